@@ -78,10 +78,7 @@ entry("MVerse", "MathVerse (testmini)", "VLM", "CaraJ/MathVerse-lmmseval", "test
 entry("MVision", "MathVision", "VLM", "MathLLMs/MathVision", "test", "Exact+Judge", adapter=ad.mathvision)
 entry("MVista", "MathVista (testmini)", "VLM", "AI4Math/MathVista", "testmini", "Rule+Judge",
       adapter=ad.mathvista, scorer="mathvista")
-entry("MMMUPro", "MMMU-Pro (3 configs)", "VLM", "MMMU/MMMU_Pro", "test", "Exact+Judge",
-      F("question", "answer", "options", gold_kind="letter", answer_type="mc",
-        images=("image", "image_1", "image_2", "image_3", "image_4", "image_5", "image_6", "image_7"),
-        item_id="id", meta=("subject",)),
+entry("MMMUPro", "MMMU-Pro (3 configs)", "VLM", "MMMU/MMMU_Pro", "test", "Exact+Judge", adapter=ad.mmmu_pro,
       configs=("standard (4 options)", "standard (10 options)", "vision"), aggregate="per_config")
 entry("MM-Vet", "MM-Vet", "VLM", "lmms-lab/MMVet", "test", "BenchJudge",
       F("question", "answer", images=("image",), item_id="question_id", answer_type="open",
