@@ -245,8 +245,12 @@ _SET_RE = re.compile(r"^(?:\\left\s*)?(?:\\\{|\\lbrace)(.*)(?:\\right\s*)?(?:\\\
 
 def _top_level_split(s: str) -> list[str]:
     """``s`` split on commas outside any bracket: ``3,4`` -> [3, 4]; ``(1,2)`` -> [(1,2)]."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(s):
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and i + 1 < len(s) and s[i + 1] not in "{}":
+            i += 2  # an escaped character: ``\,`` is a LaTeX thin space, not a separator
+            continue
         if ch in _OPENERS:
             depth += 1
         elif ch in _CLOSERS:
@@ -254,6 +258,7 @@ def _top_level_split(s: str) -> list[str]:
         elif ch == "," and depth == 0:
             parts.append(s[start:i].strip())
             start = i + 1
+        i += 1
     parts.append(s[start:].strip())
     return parts
 

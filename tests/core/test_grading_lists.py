@@ -26,18 +26,30 @@ ORDERED = [
     ("cat, dog", "dog, cat", False),
     ("1000", "1,000", True),  # thousands separators are numbers, not lists
     ("1,000", "1000", True),
+    ("1001", "1\\,000", False),  # a LaTeX thin space is not a list separator
+    ("1000", "1\\,000", True),
+    ("f(1, 2)", "f(1,2)", True),  # commas inside brackets do not split
 ]
 SETS = [
     ("4,3", r"\{3,4\}", True),  # gold written as a set: order is irrelevant
     (r"\{4,3\}", r"\{3,4\}", True),
     ("4,3", r"\left\{3,4\right\}", True),
     ("4,5", r"\{3,4\}", False),
+    (r"\{4,3\}", "3,4", False),  # an ordered gold is not matched by a set
 ]
 
 
 @pytest.mark.parametrize(("pred", "gold", "expected"), ORDERED + SETS)
 def test_ordered_lists_and_sets(pred: str, gold: str, expected: bool) -> None:
     assert grading.answers_match(pred, gold) is expected
+
+
+def test_paper_grader_is_order_sensitive_too() -> None:
+    """mathruler's grade_answer (the paper's reward library) already rejects 4,3 for 3,4; only
+    math-verify read a bare list as a set."""
+    from mathruler.grader import grade_answer
+
+    assert grade_answer("4,3", "3,4") is False and grade_answer("3,4", "3,4") is True
 
 
 def test_rl_reward_uses_the_same_rule() -> None:
