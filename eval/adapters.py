@@ -128,6 +128,23 @@ def mathvista(row: dict[str, Any], index: int, subset: str, bench: str) -> list[
                      subset=subset, meta=meta)]
 
 
+#: question text of MathVerse rows whose ``question`` is empty (the "Vision Only" version: the
+#: question, and for multiple choice the options, are drawn in the diagram)
+MATHVERSE_VISION_ONLY_QUESTION: str = "Answer the question shown in the image."
+MATHVERSE_FIELDS = FieldMap("question", "answer", answer_type_from="question_type",
+                            answer_type_map=(("multi-choice", "mc"), ("free-form", "math")), gold_kind="letter",
+                            images=("image",), item_id="sample_index", meta=("problem_version",))
+
+
+def mathverse(row: dict[str, Any], index: int, subset: str, bench: str) -> list[EvalItem]:
+    """MathVerse testmini, all five problem versions; a Vision Only row (empty ``question``)
+    gets :data:`MATHVERSE_VISION_ONLY_QUESTION` instead of an empty prompt."""
+    item = map_row(MATHVERSE_FIELDS, row, index, subset, bench)
+    if not item.question.strip():
+        item.question = MATHVERSE_VISION_ONLY_QUESTION
+    return [item]
+
+
 def infovqa(row: dict[str, Any], index: int, subset: str, bench: str) -> list[EvalItem]:
     """InfographicVQA: every acceptable answer goes to ``meta['answers']`` for ANLS."""
     w = _where(bench, subset, index)

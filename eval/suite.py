@@ -72,9 +72,7 @@ entry("EmbSp", "EmbSpatial-Bench", "VLM", "FlagEval/EmbSpatial-Bench", "test", "
 entry("InfoVQA", "InfographicVQA", "VLM", "lmms-lab/DocVQA", "validation", "Det.", adapter=ad.infovqa,
       configs=("InfographicVQA",), scorer="anls", judge=None)
 entry("MVerse", "MathVerse (testmini)", "VLM", "CaraJ/MathVerse-lmmseval", "testmini", "Exact+Judge",
-      F("question", "answer", answer_type_from="question_type", answer_type_map=MC_TYPES, gold_kind="letter",
-        images=("image",), item_id="sample_index", meta=("problem_version",)),
-      configs=("testmini",))
+      adapter=ad.mathverse, configs=("testmini",))
 entry("MVision", "MathVision", "VLM", "MathLLMs/MathVision", "test", "Exact+Judge", adapter=ad.mathvision)
 entry("MVista", "MathVista (testmini)", "VLM", "AI4Math/MathVista", "testmini", "Rule+Judge",
       adapter=ad.mathvista, scorer="mathvista")

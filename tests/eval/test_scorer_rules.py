@@ -82,3 +82,17 @@ def test_bad_rows_are_counted_not_fatal(tmp_path) -> None:
     acc = loaded.accounting()
     assert (acc["rows_read"], acc["rows_with_items"], acc["rows_rejected"]) == (3, 2, 1)
     assert acc["rejected_reasons"][0].startswith("AI2D[default] row 1:")
+
+
+def test_mathverse_vision_only_rows_get_a_question(tmp_path) -> None:
+    from eval.adapters import MATHVERSE_VISION_ONLY_QUESTION
+
+    rows = [{"sample_index": "9", "question": "", "answer": "A", "image": png(), "question_type": "multi-choice",
+             "problem_version": "Vision Only"},
+            {"sample_index": "10", "question": "", "answer": "12", "image": png(), "question_type": "free-form",
+             "problem_version": "Vision Only"}]
+    items = _items("MVerse", rows, tmp_path)
+    assert [it.question for it in items] == [MATHVERSE_VISION_ONLY_QUESTION] * 2
+    assert [it.answer_type for it in items] == ["mc", "math"]
+    assert rule_score("auto", items[0], B % "A:30°").score == 1.0
+    assert rule_score("auto", items[1], B % "12").score == 1.0
