@@ -39,6 +39,24 @@ def test_infovqa_anls(response: str, expected: float, tmp_path) -> None:
     assert rule_score("anls", item, response).score == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("Coca Cola", 1.0),
+        ("coca cola company", 1.0),  # not case sensitive
+        ("CocaCola", 1 - 1 / 9),  # one missing space against "coca cola"
+        ("Coca Cola Co", 1 - 3 / 12),  # best gold: "coca cola" (3 edits over 12) beats 5 over 17
+        ("Coca", 0.0),  # NL = 5/9 >= 0.5
+    ],
+)
+def test_anls_on_the_rrc_example_question(output: str, expected: float) -> None:
+    """The question the RRC task page uses to explain ANLS ("What soft drink company name is on the
+    red disk?", golds "Coca Cola" / "Coca Cola Company"); values computed from the definition."""
+    from eval.metrics_det import anls
+
+    assert anls(output, ["Coca Cola", "Coca Cola Company"]) == pytest.approx(expected)
+
+
 # ------------------------------------------------------------------------ VLMs are Blind
 @pytest.mark.parametrize(("response", "expected"), [(B % "3,4", 1.0), (B % "3, 4", 1.0), (B % "4,3", 0.0),
                                                     (B % "(3,4)", 1.0), (B % "3", 0.0)])
