@@ -261,7 +261,7 @@ def _gold_dicts(raw: Any) -> list[dict[str, str]]:
 def kie_f1(pred: dict[str, str], gold: dict[str, Any]) -> float:
     """Mean over the union of keys of an exact (case- and space-insensitive) value match."""
     def norm(v: Any) -> str | None:
-        return None if v in (None, "") else str(v).lower().strip().replace("\n", " ").replace(" ", "")
+        return None if v is None else str(v).lower().strip().replace("\n", " ").replace(" ", "")
 
     keys = set(pred) | set(gold)
     hits = [float(norm(pred.get(k)) is not None and norm(pred.get(k)) == norm(gold.get(k))) for k in keys
@@ -312,11 +312,12 @@ def meteor_exact(ref: list[str], hyp: list[str], alpha: float = 0.9, beta: float
     r, h = [t.lower() for t in ref], [t.lower() for t in hyp]
     used: set[int] = set()
     pairs: list[tuple[int, int]] = []
-    for i, tok in enumerate(h):
-        j = next((j for j, t in enumerate(r) if t == tok and j not in used), None)
+    for i in range(len(h) - 1, -1, -1):  # NLTK's order: last hypothesis word first, last free match
+        j = next((j for j in range(len(r) - 1, -1, -1) if r[j] == h[i] and j not in used), None)
         if j is not None:
             used.add(j)
             pairs.append((i, j))
+    pairs.sort()
     m = len(pairs)
     if m == 0:
         return 0.0

@@ -177,3 +177,12 @@ def test_loader_rejects_unknown_type_and_counts_it(tmp_path) -> None:
     acc = loaded.accounting()
     assert (acc["rows_read"], acc["rows_with_items"], acc["rows_without_items"], acc["rows_rejected"]) == (3, 1, 1, 1)
     assert "row 1" in acc["rejected_reasons"][0] and "mystery task en" in acc["rejected_reasons"][0]
+
+
+def test_meteor_alignment_follows_nltk_order() -> None:
+    # hypothesis "a b a" vs reference "a a b": NLTK aligns from the end -> (0,0), (1,2), (2,1):
+    # 3 chunks over 3 matches; P = R = 1 -> 1 - 0.5 * 1^3
+    assert ocr.meteor_exact("a a b".split(), "a b a".split()) == pytest.approx(0.5)
+    # "x a b" vs "a b": matches (1,0), (2,1) form one chunk; P = 2/3, R = 1
+    fmean = (2 / 3) / (0.9 * (2 / 3) + 0.1)
+    assert ocr.meteor_exact("a b".split(), "x a b".split()) == pytest.approx(fmean * (1 - 0.5 * (1 / 2) ** 3))
