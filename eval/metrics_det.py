@@ -1,19 +1,20 @@
-"""Deterministic metrics shared by the "Det." benchmarks: ANLS (InfographicVQA), edit distance,
-box IoU and token F1. OCRBench v2's per-type rules are in :mod:`eval.ocrbench_v2`. Pure functions.
+"""Deterministic metrics shared by the "Det." benchmarks: ANLS (InfographicVQA), edit distance
+(of strings or token lists), box IoU and token F1. OCRBench v2's per-type rules are in
+:mod:`eval.ocrbench_v2`, its tree metrics in :mod:`eval.teds`. Pure functions.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Sequence
+from typing import Any, Sequence
 
 #: ANLS threshold tau of the DocVQA/InfographicVQA official metric
 ANLS_THRESHOLD: float = 0.5
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insert/delete/substitute = 1)."""
+def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Edit distance (insert/delete/substitute = 1) of two strings or token lists."""
     if len(a) < len(b):
         a, b = b, a
     prev = list(range(len(b) + 1))
@@ -53,9 +54,8 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def token_f1(prediction: str, reference: str) -> float:
-    """Bag-of-tokens F1 (characters for CJK text, words otherwise) — used for OCRBench v2's table /
-    chart / document parsing and text spotting in place of TEDS and the spotting metric
-    (a documented departure, see eval/README.md)."""
+    """Bag-of-tokens F1 (characters for CJK text, words otherwise) — used for OCRBench v2's text
+    spotting in place of the RRC spotting metric (a documented departure, see eval/README.md)."""
 
     def toks(s: str) -> list[str]:
         s = _norm(s)
