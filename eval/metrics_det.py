@@ -14,16 +14,29 @@ ANLS_THRESHOLD: float = 0.5
 
 
 def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
-    """Edit distance (insert/delete/substitute = 1) of two strings or token lists."""
+    """Edit distance (insert/delete/substitute = 1) of two strings or token lists (hashable
+    items). Bit-parallel (Myers 1999 / Hyyrö 2003): one pass over ``b`` with ``len(a)``-bit
+    vectors, equal to the dynamic-programming value."""
     if len(a) < len(b):
         a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+    m = len(a)
+    if m == 0:
+        return len(b)
+    peq: dict[Any, int] = {}
+    for i, item in enumerate(a):
+        peq[item] = peq.get(item, 0) | (1 << i)
+    full, last = (1 << m) - 1, 1 << (m - 1)
+    vp, vn, dist = full, 0, m
+    for item in b:
+        x = peq.get(item, 0) | vn
+        d0 = ((((x & vp) + vp) ^ vp) | x) & full
+        hn = vp & d0
+        hp = (vn | ~(d0 | vp)) & full
+        dist += (hp & last != 0) - (hn & last != 0)
+        x = ((hp << 1) | 1) & full
+        vn = x & d0
+        vp = ((hn << 1) | ~(d0 | x)) & full
+    return dist
 
 
 def _norm(s: str) -> str:

@@ -115,21 +115,35 @@ def tree_edit_distance(t1: Any, t2: Any, children: Callable[[Any], Sequence[Any]
     for i in keys1:
         for j in keys2:
             li, lj = l1[i], l2[j]
-            fd = [[0.0] * (j - lj + 2) for _ in range(i - li + 2)]
-            for x in range(1, i - li + 2):
-                fd[x][0] = fd[x - 1][0] + 1
-            for y in range(1, j - lj + 2):
-                fd[0][y] = fd[0][y - 1] + 1
-            for x in range(li, i + 1):
-                for y in range(lj, j + 1):
-                    dx, dy = x - li + 1, y - lj + 1
-                    best = min(fd[dx - 1][dy] + 1, fd[dx][dy - 1] + 1)
-                    if l1[x] == li and l2[y] == lj:
-                        fd[dx][dy] = min(best, fd[dx - 1][dy - 1] + rename(n1[x], n2[y]))
-                        td[x][y] = fd[dx][dy]
-                    else:
-                        fd[dx][dy] = min(best, fd[l1[x] - li][l2[y] - lj] + td[x][y])
+            if li == i and lj == j:  # two leaves: rename, or delete + insert
+                td[i][j] = min(2.0, rename(n1[i], n2[j]))
+                continue
+            _forest(i, j, l1, l2, n1, n2, td, rename)
     return td[-1][-1]
+
+
+def _forest(i: int, j: int, l1: list[int], l2: list[int], n1: list[Any], n2: list[Any],
+            td: list[list[float]], rename: Callable[[Any, Any], float]) -> None:
+    """Zhang-Shasha forest distances of keyroots ``i`` x ``j``; fills ``td`` for the subtree
+    pairs on their leftmost paths."""
+    li, lj = l1[i], l2[j]
+    fd = [[float(x + y) if x == 0 or y == 0 else 0.0 for y in range(j - lj + 2)] for x in range(i - li + 2)]
+    for x in range(li, i + 1):
+        dx = x - li + 1
+        row, prev = fd[dx], fd[dx - 1]
+        on_path_x = l1[x] == li
+        for y in range(lj, j + 1):
+            dy = y - lj + 1
+            best = prev[dy] + 1
+            if row[dy - 1] + 1 < best:
+                best = row[dy - 1] + 1
+            if on_path_x and l2[y] == lj:
+                cand = prev[dy - 1] + rename(n1[x], n2[y])
+                row[dy] = cand if cand < best else best
+                td[x][y] = row[dy]
+            else:
+                cand = fd[l1[x] - li][l2[y] - lj] + td[x][y]
+                row[dy] = cand if cand < best else best
 
 
 # ---------------------------------------------------------------------------------- TEDS
