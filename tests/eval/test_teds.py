@@ -68,3 +68,27 @@ def test_document_parsing_steds() -> None:
     assert ocr.score("# Title\nother words\nmore words", meta) == 1.0  # line labels only need words
     assert ocr.score("# Title\nline one\n", meta) == pytest.approx(1 - 1 / 5)  # an empty line renames at 1
     assert teds.pre_clean("a_b *c* x ##y") == "a b  c  xy"
+
+
+def _dp(a, b) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def test_bit_parallel_levenshtein_equals_the_dynamic_programme() -> None:
+    import random
+
+    from eval.metrics_det import levenshtein
+
+    assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3 and levenshtein("abc", "") == 3
+    assert levenshtein(["<b>", "x", "</b>"], ["x"]) == 2
+    rng = random.Random(0)
+    for _ in range(500):
+        a = "".join(rng.choice("abc") for _ in range(rng.randint(0, 70)))
+        b = "".join(rng.choice("abcd") for _ in range(rng.randint(0, 70)))
+        assert levenshtein(a, b) == _dp(a, b)
