@@ -186,3 +186,20 @@ def test_meteor_alignment_follows_nltk_order() -> None:
     # "x a b" vs "a b": matches (1,0), (2,1) form one chunk; P = 2/3, R = 1
     fmean = (2 / 3) / (0.9 * (2 / 3) + 0.1)
     assert ocr.meteor_exact("a b".split(), "x a b".split()) == pytest.approx(fmean * (1 - 0.5 * (1 / 2) ** 3))
+
+
+@pytest.mark.parametrize(
+    ("row_fields", "response", "expected"),
+    [
+        ({"type": "science QA en", "answers": ["B"], "eval": "multiple choice"}, "\\boxed{because}", 0.0),
+        ({"type": "science QA en", "answers": ["B"], "eval": "multiple choice"}, "\\boxed{(B)}", 1.0),
+        ({"type": "text counting en", "answers": ["10"], "eval": "regression"}, "\\boxed{8}", 0.8),
+        ({"type": "text grounding en", "answers": ["0", "0", "10", "5"], "eval": None}, "\\boxed{[0, 0, 10, 10]}", 0.5),
+        ({"type": "cognition VQA cn", "answers": ["北京 大学"], "eval": None}, "\\boxed{\\text{北京大学}}", 1.0),
+    ],
+)
+def test_rows_in_the_dataset_schema_end_to_end(row_fields: dict, response: str, expected: float, tmp_path) -> None:
+    abbr = "OCRZH" if row_fields["type"].endswith(" cn") else "OCREN"
+    rows = [{"id": 7, "dataset_name": "d", "question": "Q?", "image": png(), "bbox": None, **row_fields}]
+    (item,) = load_items(registry.get(abbr), data_files=write_rows(tmp_path / "r.parquet", rows)).items
+    assert rule_score("ocr_v2", item, response).score == pytest.approx(expected)
