@@ -12,6 +12,7 @@ import json
 import random
 from typing import Any, Callable
 
+from eval import ocrbench_v2 as ocr
 from eval.fields import FieldMap, RowError, decode_image_field, gold_to_letter, map_row, need, parse_options
 from eval.items import EvalItem, letter
 
@@ -127,6 +128,23 @@ def mathvista(row: dict[str, Any], index: int, subset: str, bench: str) -> list[
                      subset=subset, meta=meta)]
 
 
+#: question text of MathVerse rows whose ``question`` is empty (the "Vision Only" version: the
+#: question, and for multiple choice the options, are drawn in the diagram)
+MATHVERSE_VISION_ONLY_QUESTION: str = "Answer the question shown in the image."
+MATHVERSE_FIELDS = FieldMap("question", "answer", answer_type_from="question_type",
+                            answer_type_map=(("multi-choice", "mc"), ("free-form", "math")), gold_kind="letter",
+                            images=("image",), item_id="sample_index", meta=("problem_version",))
+
+
+def mathverse(row: dict[str, Any], index: int, subset: str, bench: str) -> list[EvalItem]:
+    """MathVerse testmini, all five problem versions; a Vision Only row (empty ``question``)
+    gets :data:`MATHVERSE_VISION_ONLY_QUESTION` instead of an empty prompt."""
+    item = map_row(MATHVERSE_FIELDS, row, index, subset, bench)
+    if not item.question.strip():
+        item.question = MATHVERSE_VISION_ONLY_QUESTION
+    return [item]
+
+
 def infovqa(row: dict[str, Any], index: int, subset: str, bench: str) -> list[EvalItem]:
     """InfographicVQA: every acceptable answer goes to ``meta['answers']`` for ANLS."""
     w = _where(bench, subset, index)
@@ -139,23 +157,62 @@ def infovqa(row: dict[str, Any], index: int, subset: str, bench: str) -> list[Ev
                      images=images, subset=subset, meta={"answers": answers})]
 
 
+def _plain(value: Any) -> Any:
+    """numpy arrays / nested sequences -> plain lists (records are JSON-encoded)."""
+    value = value.tolist() if hasattr(value, "tolist") else value
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def ocrbench_v2(language: str) -> Adapter:
-    """OCRBench v2 restricted to one language; the task ``type`` ends in " en" or " cn"."""
+    """OCRBench v2 restricted to one language; the task ``type`` ends in " en" or " cn". The
+    scorer needs ``type``, ``eval``, ``answers``, ``bbox`` and (handwritten answers) the question."""
 
     def _adapt(row: dict[str, Any], index: int, subset: str, bench: str) -> list[EvalItem]:
         w = _where(bench, subset, index)
         task = str(need(row, "type", w))
+        if task not in ocr.KNOWN_TYPES:
+            raise RowError(f"{w}: type {task!r} is not an OCRBench v2 task type")
         if not task.endswith(f" {language}"):
             return []
-        answers = need(row, "answers", w)
-        answers = [str(a) for a in (answers.tolist() if hasattr(answers, "tolist") else answers or [])]
-        meta = {"type": task, "answers": answers, "eval": row.get("eval"), "bbox": row.get("bbox")}
+        raw = _plain(need(row, "answers", w))
+        answers = [a if isinstance(a, str) else json.dumps(a) if isinstance(a, dict) else str(a)
+                   for a in (raw if isinstance(raw, list) else [raw] if raw is not None else [])]
+        if not answers:
+            raise RowError(f"{w}: empty 'answers'")
+        question = str(need(row, "question", w))
+        meta = {"type": task, "answers": answers, "eval": ocr.eval_mode(row.get("eval")),
+                "bbox": _plain(row.get("bbox")), "question": question}
         images = decode_image_field(row.get("image"), w)
-        gold = answers[0] if answers else ""
-        return [EvalItem(str(row.get("id", index)), str(need(row, "question", w)), gold, "ocr",
+        return [EvalItem(str(row.get("id", index)), question, answers[0], "ocr",
                          images=images, subset=subset, meta=meta)]
 
     return _adapt
+
+
+#: question text of MMMU-Pro's vision setting, whose screenshot holds the question and options
+MMMU_PRO_VISION_QUESTION: str = "Answer the multiple-choice question shown in the image."
+_MMMU_PRO_IMAGES: tuple[str, ...] = ("image", *(f"image_{k}" for k in range(1, 8)))
+
+
+def mmmu_pro(row: dict[str, Any], index: int, subset: str, bench: str) -> list[EvalItem]:
+    """MMMU-Pro, all three configurations. The ``standard`` rows carry ``question`` + ``options``
+    (+ ``image_1..7``); ``vision`` rows carry only a screenshot ``image`` (question and options
+    are inside it), ``options`` and ``answer``: the option texts then go to
+    ``meta["option_texts"]`` (scoring only) and are not written into the prompt."""
+    w = _where(bench, subset, index)
+    opts = parse_options(row.get("options"), w)
+    gold = gold_to_letter(need(row, "answer", w), "letter", opts, w)
+    images = [im for col in _MMMU_PRO_IMAGES for im in decode_image_field(row.get(col), w)]
+    if not images:
+        raise RowError(f"{w}: no image in any of {list(_MMMU_PRO_IMAGES)}")
+    rid = f"{subset}/{row.get('id', index)}" if subset else str(row.get("id", index))
+    meta: dict[str, Any] = {"subject": row.get("subject")}
+    question = row.get("question")
+    if question is None or not str(question).strip():  # the vision setting
+        meta.update(setting="vision", option_texts=opts)
+        return [EvalItem(rid, MMMU_PRO_VISION_QUESTION, gold, "mc", [], images, subset=subset, meta=meta)]
+    meta["setting"] = "standard"
+    return [EvalItem(rid, str(question), gold, "mc", opts, images, subset=subset, meta=meta)]
 
 
 #: CharXiv descriptive question templates, keyed by the dataset's template id (1..19), and

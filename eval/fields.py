@@ -145,6 +145,8 @@ def map_row(fm: FieldMap, row: dict[str, Any], index: int, subset: str, bench: s
             raise RowError(f"{where}: {fm.answer_type_from}={raw!r} not in {sorted(lut)}")
         answer_type = lut[raw]
     gold_raw = need(row, fm.gold, where)
+    if gold_raw is None or (isinstance(gold_raw, str) and not gold_raw.strip()):
+        raise RowError(f"{where}: empty gold field {fm.gold!r}")
     if answer_type == "mc":
         gold = gold_to_letter(gold_raw, fm.gold_kind, options, where)
     elif isinstance(gold_raw, (list, tuple)) or hasattr(gold_raw, "tolist"):

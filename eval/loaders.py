@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.fields import RowError
 from eval.items import EvalItem
 from eval.registry import Benchmark
 
@@ -25,11 +26,31 @@ class DatasetUnavailable(RuntimeError):
 
 @dataclass
 class Loaded:
-    """Items plus provenance (what was read, dataset fingerprints)."""
+    """Items plus provenance (what was read, dataset fingerprints) and the row accounting:
+    ``rows_read`` = rows that gave items + ``rows_without_items`` (by design, e.g. OCRBench v2
+    rows of the other language) + ``len(rejected)`` (rows that could not become an item, each
+    with the reason naming benchmark, config, row and field)."""
 
     items: list[EvalItem]
     sources: list[str] = field(default_factory=list)
     fingerprints: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_without_items: int = 0
+    rejected: list[str] = field(default_factory=list)
+    #: ids of items dropped because an earlier item had the same id (the first one is kept)
+    duplicate_ids: list[str] = field(default_factory=list)
+
+    def accounting(self) -> dict[str, Any]:
+        """The row counts for a result file (reasons capped at :data:`MAX_REASONS_IN_RESULT`)."""
+        return {"rows_read": self.rows_read, "rows_with_items": self.rows_read - self.rows_without_items
+                - len(self.rejected), "rows_without_items": self.rows_without_items,
+                "rows_rejected": len(self.rejected), "rejected_reasons": self.rejected[:MAX_REASONS_IN_RESULT],
+                "items_dropped_duplicate_id": len(self.duplicate_ids),
+                "duplicate_ids": self.duplicate_ids[:MAX_REASONS_IN_RESULT]}
+
+
+#: how many rejection reasons a result file lists (all are counted)
+MAX_REASONS_IN_RESULT: int = 50
 
 
 def split_and_config(b: Benchmark, config: str | None) -> tuple[str | None, str]:
@@ -96,7 +117,14 @@ def load_items(
         subset = "" if config is None or len(b.configs) == 1 else str(config)
         got = 0
         for i, row in enumerate(ds):
-            items = b.adapter(dict(row), i, subset, b.abbr)
+            out.rows_read += 1
+            try:
+                items = b.adapter(dict(row), i, subset, b.abbr)
+            except (RowError, ValueError, TypeError, KeyError) as e:  # counted and reported, never fatal
+                out.rejected.append(str(e) if isinstance(e, RowError) else
+                                    f"{b.abbr}[{subset or 'default'}] row {i}: {type(e).__name__}: {e}")
+                continue
+            out.rows_without_items += not items
             out.items.extend(items)
             got += len(items)
             if per_config and got >= per_config:
@@ -105,8 +133,13 @@ def load_items(
             break
     if max_items:
         out.items = out.items[:max_items]
-    ids = [it.item_id for it in out.items]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise ValueError(f"{b.abbr}: duplicate item id {dup!r}; ids must be unique for resume")
+    seen: set[str] = set()
+    unique: list[EvalItem] = []
+    for it in out.items:  # ids key resumable records: a repeated id keeps its first item
+        if it.item_id in seen:
+            out.duplicate_ids.append(it.item_id)
+        else:
+            seen.add(it.item_id)
+            unique.append(it)
+    out.items = unique
     return out

@@ -135,6 +135,8 @@ def evaluate(
                             max_items=cap)
     except DatasetUnavailable as e:
         return _skip(b, bench_dir, f"data unavailable: {e}")
+    if not loaded.items and loaded.rejected:
+        return _skip(b, bench_dir, f"every row was rejected ({len(loaded.rejected)}); first: {loaded.rejected[0]}")
     needs_judge = b.judge not in (None, "shared")
     the_judge = _judge_from(judge, eval_cfg, model_cfg) if (b.judge is not None) else None
     if needs_judge and the_judge is None:
@@ -167,7 +169,7 @@ def evaluate(
               "n_judged": sum(r["judge"] not in (None, "unavailable") for r in final),
               "n_unresolved_unjudged": sum(r["judge"] == "unavailable" for r in final),
               "n_judge_malformed": sum(bool(r["judge_malformed"]) for r in final),
-              "sources": loaded.sources, "fingerprints": loaded.fingerprints}
+              "sources": loaded.sources, "fingerprints": loaded.fingerprints, **loaded.accounting()}
     rec_io.write_result(bench_dir / rec_io.RESULT, result)
     return result
 

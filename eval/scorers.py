@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from eval import metrics_det as det
+from eval import ocrbench_v2 as ocr
 from eval.items import LETTERS, EvalItem
 from zppo_core import grading, prompts
 
@@ -42,12 +43,14 @@ def boxed(response: str) -> str | None:
 def score_mc(item: EvalItem, response: str) -> RuleResult:
     """Letter from ``\\boxed{}`` then the look-inside-reasoning fallback (grading's extractor);
     a boxed option *text* is mapped to its letter via grading's equivalence."""
-    # options written inside the question text (DynaMath, MathVerse): any letter is accepted
-    got = grading.extract_choice_letter(response, len(item.options) or len(LETTERS))
+    # options written inside the question text (DynaMath, MathVerse): any letter is accepted;
+    # options shown only in the image (MMMU-Pro vision) are kept in meta["option_texts"]
+    options = item.options or [str(o) for o in (item.meta.get("option_texts") or [])]
+    got = grading.extract_choice_letter(response, len(options) or len(LETTERS))
     if not got:
         b = boxed(response)
-        if b is not None and item.options:
-            hits = [i for i, o in enumerate(item.options) if grading.answers_match(b, o)]
+        if b is not None and options:
+            hits = [i for i, o in enumerate(options) if grading.answers_match(b, o)]
             if len(hits) == 1:
                 got = chr(ord("A") + hits[0])
     if not got:
@@ -74,19 +77,24 @@ def score_text(item: EvalItem, response: str) -> RuleResult:
     return RuleResult(b, None)
 
 
+def det_answer(response: str) -> str:
+    r"""The answer a deterministic metric reads: the last ``\boxed{}`` (else the text after the
+    reasoning) with ``\text{...}`` wrappers replaced by their content."""
+    b = boxed(response)
+    return grading.unwrap_text(b if b is not None else final_text(response)).strip()
+
+
 def score_anls(item: EvalItem, response: str) -> RuleResult:
     """InfographicVQA ANLS over all gold answers (deterministic, never judged)."""
-    b = boxed(response)
-    pred = b if b is not None else final_text(response)
+    pred = det_answer(response)
     answers = item.meta.get("answers") or [item.gold]
     return RuleResult(pred, det.anls(pred, answers))
 
 
 def score_ocr_v2(item: EvalItem, response: str) -> RuleResult:
-    """OCRBench v2 task-typed deterministic metric on the boxed (or final) answer."""
-    b = boxed(response)
-    pred = b if b is not None else final_text(response)
-    return RuleResult(pred, det.ocr_v2_score(pred, item.meta))
+    """OCRBench v2: the official rule of the row's task type and ``eval`` field."""
+    pred = det_answer(response)
+    return RuleResult(pred, ocr.score(pred, item.meta))
 
 
 def score_vblind(item: EvalItem, response: str) -> RuleResult:
@@ -166,8 +174,8 @@ def aggregate(kind: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         lang = kind[-2:]
         buckets: dict[str, list[float]] = defaultdict(list)
         for r in records:
-            base, _ = det.ocr_task(str(r["meta"].get("type", "")))
-            buckets[det.OCR_BUCKETS[lang].get(base, "other")].append(float(r["score"]))
+            base, _ = ocr.task_of(str(r["meta"].get("type", "")))
+            buckets[ocr.BUCKETS[lang][base]].append(float(r["score"]))
         out["by_bucket"] = {k: _pct(v) for k, v in buckets.items()}
         out["accuracy"] = sum(out["by_bucket"].values()) / len(buckets) if buckets else 0.0
     elif kind != "mean":

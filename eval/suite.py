@@ -72,16 +72,11 @@ entry("EmbSp", "EmbSpatial-Bench", "VLM", "FlagEval/EmbSpatial-Bench", "test", "
 entry("InfoVQA", "InfographicVQA", "VLM", "lmms-lab/DocVQA", "validation", "Det.", adapter=ad.infovqa,
       configs=("InfographicVQA",), scorer="anls", judge=None)
 entry("MVerse", "MathVerse (testmini)", "VLM", "CaraJ/MathVerse-lmmseval", "testmini", "Exact+Judge",
-      F("question", "answer", answer_type_from="question_type", answer_type_map=MC_TYPES, gold_kind="letter",
-        images=("image",), item_id="sample_index", meta=("problem_version",)),
-      configs=("testmini",))
+      adapter=ad.mathverse, configs=("testmini",))
 entry("MVision", "MathVision", "VLM", "MathLLMs/MathVision", "test", "Exact+Judge", adapter=ad.mathvision)
 entry("MVista", "MathVista (testmini)", "VLM", "AI4Math/MathVista", "testmini", "Rule+Judge",
       adapter=ad.mathvista, scorer="mathvista")
-entry("MMMUPro", "MMMU-Pro (3 configs)", "VLM", "MMMU/MMMU_Pro", "test", "Exact+Judge",
-      F("question", "answer", "options", gold_kind="letter", answer_type="mc",
-        images=("image", "image_1", "image_2", "image_3", "image_4", "image_5", "image_6", "image_7"),
-        item_id="id", meta=("subject",)),
+entry("MMMUPro", "MMMU-Pro (3 configs)", "VLM", "MMMU/MMMU_Pro", "test", "Exact+Judge", adapter=ad.mmmu_pro,
       configs=("standard (4 options)", "standard (10 options)", "vision"), aggregate="per_config")
 entry("MM-Vet", "MM-Vet", "VLM", "lmms-lab/MMVet", "test", "BenchJudge",
       F("question", "answer", images=("image",), item_id="question_id", answer_type="open",

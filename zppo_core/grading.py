@@ -14,6 +14,10 @@ Pure module (no I/O). Implements the paper's rule grader (App. D.1 "Rule-based r
   b. multiple-choice letters when the gold is a letter (``B``, ``(B)``, ``B.``): the prediction's
      letter (``B``, ``(B)``, ``B.``, ``B) text``, ``Option B``, ``\text{B}``) must be the same;
   c. exact rational equality of plain numbers (``1/2`` = ``0.5`` = ``\frac{1}{2}``, ``1,000``);
+  c'. comma lists: when either side has a comma outside brackets (``3,4``) and the gold is not
+     written as a set (``\{3,4\}``), both sides are compared as *ordered* lists, element by
+     element with steps a-e (``4,3`` != ``3,4``: a grid's rows,columns is not a set); the result
+     is final. A gold written as a set is compared as a set (by step e);
   d. ``mathruler.grader.grade_answer`` (the paper's library);
   e. math-verify ``verify(parse(gold), parse(pred))`` (skipped for word answers such as ``cat``,
      which sympy would read as the product c*a*t).
@@ -51,6 +55,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "extract_boxed",
     "normalize_answer",
+    "unwrap_text",
     "strip_degree_percent",
     "answers_match",
     "grade",
@@ -140,9 +145,9 @@ def extract_boxed(text: str) -> str | None:
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mbox)\s*\{([^{}]*)\}")
 
 
-def normalize_answer(s: Any) -> str:
-    r"""Audit normalisation (paper §F.7): unwrap ``\text{...}``-style wrappers, collapse
-    whitespace, lowercase. ``None`` -> ``""``."""
+def unwrap_text(s: Any) -> str:
+    r"""``s`` with ``\text{...}``-style wrappers replaced by their content (nested ones too,
+    bounded), e.g. ``\text{North America}`` -> ``North America``. ``None`` -> ``""``."""
     if s is None:
         return ""
     s = str(s)
@@ -151,7 +156,13 @@ def normalize_answer(s: Any) -> str:
         if unwrapped == s:
             break
         s = unwrapped
-    return " ".join(s.split()).lower()
+    return s
+
+
+def normalize_answer(s: Any) -> str:
+    r"""Audit normalisation (paper §F.7): unwrap ``\text{...}``-style wrappers, collapse
+    whitespace, lowercase. ``None`` -> ``""``."""
+    return " ".join(unwrap_text(s).split()).lower()
 
 
 _DEG_PCT_RE = re.compile(
@@ -172,7 +183,7 @@ def strip_degree_percent(s: str) -> str:
 _GOLD_LETTER_RE = re.compile(r"^\(?([A-Z])\)?\.?$")
 _PRED_LETTER_RE = re.compile(
     r"^(?:(?:the\s+)?(?:correct\s+|final\s+)?(?:option|choice|answer)\s*(?:is\s*)?[:：]?\s*)?"
-    r"(?:\(([A-Za-z])\)[.:]?(?:\s.*)?|([A-Za-z])(?:[.:)\]：](?:\s.*)?)?)$",
+    r"(?:\(([A-Za-z])\)[.:]?(?:\s.*)?|([A-Za-z])(?:[.)\]](?:\s.*)?|[:：]\s*(?:[^\s:：A-Za-z].*|[A-Za-z]{2,}.*)?)?)$",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -184,7 +195,8 @@ def _gold_letter(gold: str) -> str | None:
 
 def _pred_letter(pred: str) -> str | None:
     """Option letter of a short answer string: ``B``, ``(B)``, ``B.``, ``B) text``, ``(B) text``,
-    ``Option b``, ``\\text{B}`` -> ``"B"``; ``a + b``, ``x = 5``, ``A, B`` -> None."""
+    ``B:45°`` (MathVerse's own option notation), ``Option b``, ``\\text{B}`` -> ``"B"``;
+    ``a + b``, ``x = 5``, ``A, B``, ``a:b``, ``B::C`` -> None."""
     text = _TEXT_WRAP_RE.sub(r"\1", pred).strip()
     if len(text) > COMPARE_MAX_CHARS:
         return None
@@ -222,6 +234,61 @@ def _as_fraction(s: str) -> Fraction | None:
     return None
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Ordered lists vs sets
+# ---------------------------------------------------------------------------------------------
+_OPENERS, _CLOSERS = "([{", ")]}"
+_SET_RE = re.compile(r"^(?:\\left\s*)?(?:\\\{|\\lbrace)(.*)(?:\\right\s*)?(?:\\\}|\\rbrace)$", re.DOTALL)
+
+
+def _top_level_split(s: str) -> list[str]:
+    """``s`` split on commas outside any bracket: ``3,4`` -> [3, 4]; ``(1,2)`` -> [(1,2)]."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and i + 1 < len(s) and s[i + 1] not in "{}":
+            i += 2  # an escaped character: ``\,`` is a LaTeX thin space, not a separator
+            continue
+        if ch in _OPENERS:
+            depth += 1
+        elif ch in _CLOSERS:
+            depth = max(depth - 1, 0)
+        elif ch == "," and depth == 0:
+            parts.append(s[start:i].strip())
+            start = i + 1
+        i += 1
+    parts.append(s[start:].strip())
+    return parts
+
+
+def _is_set_notation(s: str) -> bool:
+    r"""True when ``s`` is written as a set: ``\{3,4\}``, ``\left\{...\right\}``, ``\lbrace..\rbrace``."""
+    return bool(_SET_RE.match(s.strip().strip("$").strip()))
+
+
+def _unparen(s: str) -> str:
+    """``(3,4)`` -> ``3,4`` (a tuple is an ordered list); anything else unchanged."""
+    s = s.strip().strip("$").strip()
+    if s.startswith("(") and s.endswith(")") and len(_top_level_split(s)) == 1:
+        depth = 0
+        for i, ch in enumerate(s):
+            depth += (ch in _OPENERS) - (ch in _CLOSERS)
+            if depth == 0:
+                return s[1:-1] if i == len(s) - 1 else s
+    return s
+
+
+def _ordered_lists(pred: str, gold: str) -> tuple[list[str], list[str]] | None:
+    """Both sides as ordered element lists when either is a bare comma list (or a tuple) and the
+    gold is not written as a set; else None (the other steps decide)."""
+    if _is_set_notation(gold):
+        return None
+    p, g = _top_level_split(_unparen(pred)), _top_level_split(_unparen(gold))
+    if len(p) == 1 and len(g) == 1:
+        return None
+    return p, g
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,6 +356,10 @@ def _equivalent(pred: str, gold: str, deadline: float) -> bool:
     pred_num, gold_num = _as_fraction(pred), _as_fraction(gold)
     if pred_num is not None and gold_num is not None and pred_num == gold_num:
         return True
+    lists = _ordered_lists(pred, gold)
+    if lists is not None:  # step c': ordered, element by element, final
+        p, g = lists
+        return len(p) == len(g) and all(a and b and _equivalent(a, b, deadline) for a, b in zip(p, g))
     return _symbolic_equal(pred, gold, deadline)
 
 

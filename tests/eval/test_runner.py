@@ -130,3 +130,19 @@ def test_cli_list(capsys) -> None:
     assert cli_run(p.parse_args(["--list"])) == 0
     out = capsys.readouterr().out
     assert "MMMUPro" in out and "OfflineVideo" in out and len(out.splitlines()) == 2 + 34
+
+
+def test_rejected_rows_in_result_and_all_rejected_is_a_skip(tmp_path) -> None:
+    cfg = _cfg(use_judge=False)
+    rows = [{"question": "Q0?", "answer": "0"}, {"question": "Q1?"}]  # row 1: null gold
+    files = write_rows(tmp_path / "aime.parquet", rows)
+    res = evaluate("m", "AIME25", tmp_path / "a", eval_cfg=cfg.eval, model_cfg=cfg.model,
+                   backend=ScriptedBackend("\\boxed{0}"), data_files=files)
+    assert res["n"] == 1 and res["accuracy"] == 100.0
+    assert (res["rows_read"], res["rows_with_items"], res["rows_rejected"]) == (2, 1, 1)
+    assert res["rejected_reasons"] == ["AIME25[AIME2025-I] row 1: empty gold field 'answer'"]
+    bad = write_rows(tmp_path / "bad.parquet", [{"problem": "Q?", "solution": "1"}])  # wrong schema
+    res = evaluate("m", "AIME25", tmp_path / "b", eval_cfg=cfg.eval, model_cfg=cfg.model,
+                   backend=ScriptedBackend("x"), data_files=bad)
+    assert res["accuracy"] is None and res["skipped"].startswith("every row was rejected (1)")
+    assert "missing field 'question'" in res["skipped"]

@@ -49,11 +49,8 @@ def test_anls(pred: str, answers: list[str], value: float) -> None:
     assert det.anls(pred, answers) == pytest.approx(value)
 
 
-def test_ocr_metrics() -> None:
+def test_box_iou() -> None:
     assert det.iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
-    assert det.ocr_v2_score("[0, 0, 10, 10]", {"type": "text grounding en", "answers": [], "bbox": [0, 0, 10, 9]}) == 1.0
-    assert det.ocr_v2_score("there are 3 words", {"type": "text counting en", "answers": ["3"]}) == 1.0
-    assert det.ocr_v2_score("a b c", {"type": "full-page OCR en", "answers": ["a b d e"]}) == pytest.approx(4 / 7)
 
 
 def test_dynamath_worst_case_and_per_config() -> None:
