@@ -34,8 +34,9 @@ A timed-out comparison counts as *not equal*. No function here raises on any inp
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
+import math
 import re
 import string
 import time
@@ -422,17 +423,30 @@ def extract_choice_letter(text: Any, n_options: int) -> str | None:
 def parse_json_object(text: Any) -> dict[str, Any] | None:
     """A judge's output as exactly one JSON object (after an optional ``</think>`` block; no
     prose, no code fences), else None. Shared by the training judge and every benchmark judge
-    that answers in JSON."""
+    that answers in JSON. Non-finite numbers (``NaN``, ``Infinity``, ``1e999``) make the output
+    malformed (None)."""
     if not isinstance(text, str):
         return None
     body = text.rsplit("</think>", 1)[-1].strip()
     if not (body.startswith("{") and body.endswith("}")):
         return None
     try:
-        obj = json.loads(body)
+        obj = json.loads(body, parse_constant=_reject_non_finite, parse_float=_finite_float)
     except (ValueError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def _reject_non_finite(name: str) -> Any:
+    """``NaN`` / ``Infinity`` / ``-Infinity`` are not JSON: the output is malformed."""
+    raise ValueError(f"non-finite JSON number {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to inf
+        raise ValueError(f"non-finite JSON number {text}")
+    return value
 
 
 def parse_judge_verdict(text: Any) -> bool | None:
