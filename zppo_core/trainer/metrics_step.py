@@ -100,6 +100,7 @@ def step_metrics(*, step: int, sr: Any, outcomes: list, n_new: int, n_replay: in
         "zppo/compression_fallbacks": c.compression_fallbacks,
         "rollout/new_questions": float(n_new),
         "rollout/replay_questions": float(n_replay),
+        "rollout/image_load_skipped": c.image_skipped,
         "rollout/groups": rt.groups,
         "rollout/sequences": rt.sequences,
         "rollout/trivial_group_frac": _ratio(rt.trivial_groups, rt.groups),

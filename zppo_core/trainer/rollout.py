@@ -16,10 +16,15 @@ Documented choices:
   parse), the raw candidate text is used and counted in ``zppo/compression_fallbacks``.
 * The ``rho_aug`` cap is applied per rank on the rank's share of ``|X_new|``
   (``floor(cap * local_new / global_new)``); on one process this is exactly the paper's cap.
+* A question whose image cannot be loaded (unreadable, truncated, over PIL's pixel limit) is
+  dropped from the step with a warning naming its id and path, and counted in
+  ``rollout/image_load_skipped``; the data cursor has moved past it, so a resume does not
+  meet it again at the same step.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -28,8 +33,11 @@ from typing import Any
 
 from zppo_core import zpd
 from zppo_core.engines.base import GenerationBackend, GenerationRequest, Sample, SamplingParams
+from zppo_core.engines.render import ImageLoadError
 from zppo_core.prompts import RL_CLOSER, add_closer, build_compression_prompt, build_plain, parse_compression
 from zppo_core.trainer.batch import Rollout
+
+log = logging.getLogger(__name__)
 
 #: (request) -> (prompt_ids, multimodal tensors or None), same tokenisation as generation
 RenderFn = Callable[[GenerationRequest], tuple[list[int], dict[str, Any] | None]]
@@ -62,6 +70,7 @@ class StageCounts:
     compression_fallbacks: int = 0  # of which the raw candidate was kept
     judged: int = 0  # rollouts graded by the LLM judge
     judge_malformed: int = 0  # of which the verdict was unparseable (reward 0)
+    image_skipped: int = 0  # questions dropped because their image could not be loaded
     rollout_time: float = 0.0  # seconds in student generation
     teacher_time: float = 0.0  # seconds in teacher generation + compression
 
@@ -99,17 +108,32 @@ def _to_rollouts(
     return out
 
 
+def loadable_requests(io, questions, replay_flags):
+    """Plain requests of the questions whose image loads; returns (kept (q, is_replay, request)
+    triples, number skipped). Each skip is logged with the question id and image path."""
+    kept, skipped = [], 0
+    for q, rep in zip(questions, replay_flags):
+        try:
+            kept.append((q, rep, make_request(q, build_plain(q["question"]), q["id"], io.load_image)))
+        except ImageLoadError as e:
+            skipped += 1
+            log.warning("skipping question %r: its image %s cannot be loaded (%s)", q["id"], q.get("image_path"), e)
+    return kept, skipped
+
+
 def plain_stage(io, questions, replay_flags, n, params, step):
-    """Stage 1: G_S student rollouts per question; returns (PlainGroups, rollouts)."""
-    reqs = [make_request(q, build_plain(q["question"]), q["id"], io.load_image) for q in questions]
+    """Stage 1: G_S student rollouts per question; returns (PlainGroups, rollouts, questions
+    skipped because their image could not be loaded)."""
+    kept, skipped = loadable_requests(io, questions, replay_flags)
+    reqs = [req for _, _, req in kept]
     samples = io.student.generate(reqs, n, params) if reqs else []
     groups, rollouts = [], []
-    for q, req, ss, rep in zip(questions, reqs, samples, replay_flags):
+    for (q, rep, req), ss in zip(kept, samples):
         rewards = io.grade([s.text for s in ss], q)
         groups.append(zpd.PlainGroup(q["id"], q["question"], q["answer"], [s.text for s in ss], rewards,
                                      payload=q, is_new=not rep))
         rollouts += _to_rollouts(io, req, ss, rewards, uid=f"{q['id']}:plain:{step}", kind="plain", q=q, is_replay=rep)
-    return groups, rollouts
+    return groups, rollouts, skipped
 
 
 def teacher_stage(io, targets, n, params):
@@ -163,11 +187,12 @@ def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, local_cap:
     judge_stats = getattr(io.grade, "stats", {})
     judged0 = dict(judge_stats)
     t0 = time.perf_counter()
-    groups, rollouts = plain_stage(io, new_qs + replay_qs, [False] * len(new_qs) + [True] * len(replay_qs),
-                                   ro.group_size, student_p, step)
+    groups, rollouts, skipped = plain_stage(io, new_qs + replay_qs, [False] * len(new_qs) + [True] * len(replay_qs),
+                                            ro.group_size, student_p, step)
     outcomes = [(g.question_id, g.mean_accuracy, g.payload) for g in groups]
     hard = zpd.hard_questions(groups, z.tau)
-    counts = StageCounts(questions=len(groups), hard=len(hard), rollout_time=time.perf_counter() - t0)
+    counts = StageCounts(questions=len(groups), hard=len(hard), image_skipped=skipped,
+                         rollout_time=time.perf_counter() - t0)
     sr = StepRollouts(rollouts, outcomes, counts)
     if (z.use_bcq or z.use_ncq) and hard:
         _reformulate(io, cfg, hard, sr, step=step, local_cap=local_cap, seed=seed)
@@ -207,4 +232,4 @@ def _reformulate(io: RolloutIO, cfg: Any, hard, sr: StepRollouts, *, step: int, 
     counts.ncq = sum(r.kind == "ncq" for r in refs)
 
 
-__all__ = ["RolloutIO", "StageCounts", "StepRollouts", "collect", "make_request"]
+__all__ = ["RolloutIO", "StageCounts", "StepRollouts", "collect", "loadable_requests", "make_request"]
