@@ -210,6 +210,10 @@ class CurationConfig:
     patch_size: int = 16
     merge_size: int = 2
     max_aspect_ratio: float = 200.0
+    #: images with more pixels (w x h, read from the header) are rejected as ``image_too_large``;
+    #: default = PIL's ``Image.MAX_IMAGE_PIXELS`` (89,478,485), so every kept image decodes
+    #: without PIL's DecompressionBombError / warning at training time
+    max_image_pixels: int = 89_478_485
     #: DuckDB resources of one curation (threads; memory limit, spilling to disk beyond it)
     threads: int = 2
     memory_limit: str = "2GB"
