@@ -155,7 +155,28 @@ class _Pool:
 
 
 _POOL = _Pool()
-atexit.register(_POOL.shutdown)
+
+
+def _shutdown_at_exit() -> None:
+    _POOL.shutdown()
+
+
+def _fresh_pool_after_fork() -> None:
+    """A forked child must not share its parent's workers (their pipes are the parent's): it
+    drops its copies of the pipes and starts its own workers on demand."""
+    global _POOL
+    for w in _POOL.idle:
+        for stream in (w.proc.stdin, w.proc.stdout):
+            try:
+                stream.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+    _POOL = _Pool()
+
+
+atexit.register(_shutdown_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_pool_after_fork)
 
 
 def compare(pred: str, gold: str, timeout_s: float) -> bool | None | str:

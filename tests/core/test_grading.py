@@ -377,3 +377,18 @@ def test_never_raises_on_non_strings(bad):
 def test_non_string_gold_is_stringified():
     assert G.grade("\\boxed{5}", 5) is True  # type: ignore[arg-type]
     assert G.grade("\\boxed{5}", None) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(4 * TIME_BOUND_S, method="thread")
+def test_forked_child_grades_with_its_own_worker():
+    """A fork (e.g. a process pool) must not talk to the parent's worker over shared pipes."""
+    import multiprocessing as mp
+
+    from zppo_core import symbolic_worker
+
+    assert symbolic_worker.compare("1", "1", TIME_BOUND_S) is True  # parent holds a worker
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply(G.answers_match, ("\\sqrt{18}", "3\\sqrt{2}"))
+    assert child is True
+    assert symbolic_worker.compare("\\sqrt{8}", "2\\sqrt{2}", TIME_BOUND_S) is True  # parent's still works
