@@ -52,9 +52,26 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
     return out
 
 
-def enable_activation_checkpointing(model: torch.nn.Module) -> None:
-    """Recompute each decoder layer in the backward (HF gradient checkpointing, non-reentrant)."""
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+def enable_activation_checkpointing(model: torch.nn.Module) -> int:
+    """Wrap each decoder layer so its activations are recomputed in the backward instead of
+    stored (torch's non-reentrant checkpoint wrapper, applied before sharding as torchtitan
+    does). Unlike HF's ``gradient_checkpointing_enable`` it does not depend on ``model.training``
+    (the trainer updates in eval mode: no dropout). Parameter names are unchanged in state
+    dicts. Returns the number of wrapped layers."""
+    import functools
+
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+        CheckpointImpl,
+        apply_activation_checkpointing,
+        checkpoint_wrapper,
+    )
+
+    layers = {id(m) for m in decoder_layers(model)}
+    apply_activation_checkpointing(
+        model, checkpoint_wrapper_fn=functools.partial(checkpoint_wrapper, checkpoint_impl=CheckpointImpl.NO_REENTRANT),
+        check_fn=lambda m: id(m) in layers,
+    )
+    return len(layers)
 
 
 def apply_fsdp2(model: torch.nn.Module, *, compute_dtype: torch.dtype, device_type: str,
