@@ -126,7 +126,9 @@ def _read_columns(part: SourcePart, schema: pa.Schema) -> list[str]:
     return names
 
 
-def _text_reader(part: SourcePart, schema: pa.Schema, batch_rows: int, bad: list[tuple[int, str]]) -> pa.RecordBatchReader:
+def _text_reader(
+    part: SourcePart, schema: pa.Schema, batch_rows: int, bad: list[tuple[int, str]]
+) -> pa.RecordBatchReader:
     """The text columns of ``part`` plus a row index, as a stream DuckDB scans once. The file is
     opened by pyarrow under its literal name (DuckDB's ``read_parquet`` would expand ``[ab]``,
     ``*`` or ``?`` in it as a glob); rows with non-UTF-8 text are left out and appended to ``bad``."""
