@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from data_prep.sources import SourcePart
 from zppo_core.config import CurationConfig
@@ -86,6 +87,14 @@ def export_outputs(
     create_final_tables(con, cfg)
     write_images(con, parts, out, progress)
     parquet = out / "zppo77k.parquet"
-    path = str(parquet).replace("'", "''")
-    con.execute(f"COPY (SELECT {', '.join(OUTPUT_COLUMNS)} FROM zppo77k ORDER BY ord) TO '{path}' (FORMAT parquet)")
+    write_parquet(con, f"SELECT {', '.join(OUTPUT_COLUMNS)} FROM zppo77k ORDER BY ord", parquet)
     return parquet, content_hash(con)
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, sql: str, path: Path, batch_rows: int = 65_536) -> None:
+    """Stream the rows of ``sql`` into the parquet file ``path`` (written by pyarrow: the path never
+    enters SQL, so quotes or glob characters in it are taken literally)."""
+    reader = con.sql(sql).to_arrow_reader(batch_rows)
+    with pq.ParquetWriter(path, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)

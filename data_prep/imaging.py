@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import threading
 
 from zppo_core.vision import AspectRatioError, smart_resize  # noqa: F401 - re-exported
 
@@ -73,14 +74,35 @@ def _webp(b: bytes) -> tuple[str, int, int] | None:
     return None
 
 
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _pil_open_size(b: bytes) -> tuple[str, int, int]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(b)) as im:  # parses the header only
+        w, h = im.size
+        return (im.format or "unknown").lower(), w, h
+
+
 def _pil_header(b: bytes) -> tuple[str, int, int] | None:
-    from PIL import Image, UnidentifiedImageError
+    """Header facts through PIL for the formats parsed nowhere else. PIL refuses to even open
+    an image over its pixel limit (``DecompressionBombError``); the size is still wanted (the
+    row is rejected as ``image_too_large``), so the header is re-read with the limit lifted.
+    Nothing is decoded either way."""
+    from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(b)) as im:  # parses the header only
-            w, h = im.size
-            return (im.format or "unknown").lower(), w, h
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        try:
+            return _pil_open_size(b)
+        except Image.DecompressionBombError:
+            with _PIL_LIMIT_LOCK:
+                limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    return _pil_open_size(b)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # noqa: BLE001 - any parser failure means "header unreadable", never an abort
         return None
 
 

@@ -22,9 +22,13 @@ from collections.abc import Callable
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from data_prep.imaging import content_hash, image_header
-from data_prep.schemas import check_mmfr_schema, check_vero_schema
+from data_prep.schemas import (
+    MMFR_COLUMNS, PASS_RATE_COLUMNS, VERO_COLUMNS, SourceSchemaError, check_mmfr_schema, check_vero_schema,
+)
 from data_prep.sources import SourcePart
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -36,26 +40,117 @@ RAW_COLUMNS = (
 _NONEMPTY = "NULLIF(trim(CAST({} AS VARCHAR)), '')"
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE files (file_id INTEGER, source VARCHAR, name VARCHAR, config VARCHAR, num_rows BIGINT)")
     for source in ("vero", "mmfr"):
         con.execute(f"CREATE TABLE raw_{source} ({RAW_COLUMNS})")
+    con.execute(f"CREATE TABLE {UNDECODABLE_TABLE} (file_id INTEGER, row_idx BIGINT, field VARCHAR)")
 
 
-def _relation(con: duckdb.DuckDBPyConnection, part: SourcePart, file_id: int) -> tuple[str, str]:
-    """(FROM clause, row-index expression) scanning ``part`` without its image column."""
+#: rows whose text is not valid UTF-8 (rejected as ``text_undecodable``; see :func:`split_undecodable`)
+UNDECODABLE_TABLE = "text_undecodable"
+ROW_IDX = "__row_idx"
+
+
+def _has_text(t: pa.DataType) -> bool:
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_has_text(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_text(t.value_type)
+    return False
+
+
+def _bad_text_rows(arr: pa.Array) -> np.ndarray:
+    """Per row of ``arr``: does it hold a string that is not UTF-8 (at any nesting depth)?"""
+    n = len(arr)
+    t = arr.type
+    if pa.types.is_struct(t):
+        out = np.zeros(n, bool)
+        for child in arr.flatten():  # children sliced to this array's rows
+            out |= _bad_text_rows(child)
+        return out
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        out = np.zeros(n, bool)
+        bad = _bad_text_rows(pc.list_flatten(arr))
+        if bad.any():
+            out[pc.list_parent_indices(arr).to_numpy()[bad]] = True
+        return out
+    if not _has_text(t):
+        return np.zeros(n, bool)
+    try:
+        arr.validate(full=True)
+        return np.zeros(n, bool)
+    except pa.ArrowInvalid:
+        pass
+    out = np.zeros(n, bool)
+    for i in range(n):
+        try:
+            arr.slice(i, 1).validate(full=True)
+        except pa.ArrowInvalid:
+            out[i] = True
+    return out
+
+
+def split_undecodable(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[tuple[int, str]]]:
+    """``batch`` without its rows holding a non-UTF-8 string (any text column, nested ones
+    too), and those rows as ``(row_idx, first bad column)``. Arrow does not validate UTF-8 when
+    reading parquet, DuckDB refuses such a value, so the check runs here: one whole-column
+    validation per text column, row by row only inside a column that fails it (rare)."""
+    bad: dict[int, str] = {}
+    for name, col in zip(batch.schema.names, batch.columns):
+        if not _has_text(col.type):
+            continue
+        try:
+            col.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        for i in np.flatnonzero(_bad_text_rows(col)):
+            bad.setdefault(int(i), name)
+    if not bad:
+        return batch, []
+    keep = np.ones(batch.num_rows, bool)
+    keep[list(bad)] = False
+    row_idx = batch.column(ROW_IDX).to_numpy()
+    return batch.filter(pa.array(keep)), [(int(row_idx[i]), name) for i, name in sorted(bad.items())]
+
+
+def _read_columns(part: SourcePart, schema: pa.Schema) -> list[str]:
+    """The columns curation reads from ``part`` (never the image bytes)."""
+    columns = VERO_COLUMNS if part.source == "vero" else MMFR_COLUMNS
+    names = [c.name for c in columns if c.name != "image" and schema.get_field_index(c.name) >= 0]
+    if part.source == "mmfr":
+        names += [n for n in PASS_RATE_COLUMNS if schema.get_field_index(n) >= 0]
+    return names
+
+
+def _text_reader(
+    part: SourcePart, schema: pa.Schema, batch_rows: int, bad: list[tuple[int, str]]
+) -> pa.RecordBatchReader:
+    """The text columns of ``part`` plus a row index, as a stream DuckDB scans once. The file is
+    opened by pyarrow under its literal name (DuckDB's ``read_parquet`` would expand ``[ab]``,
+    ``*`` or ``?`` in it as a glob); rows with non-UTF-8 text are left out and appended to ``bad``."""
+    cols = _read_columns(part, schema)
     if part.path is not None:
-        return f"read_parquet({_sql_str(str(part.path))}, file_row_number = true)", "file_row_number"
-    assert part.table is not None
-    tbl = part.table.drop_columns(["image"])
-    tbl = tbl.append_column("__row_idx", pa.array(range(tbl.num_rows), type=pa.int64()))
-    view = f"part_{file_id}"
-    con.register(view, tbl)
-    return view, "__row_idx"
+        batches = pq.ParquetFile(part.path).iter_batches(batch_size=batch_rows, columns=cols)
+    else:
+        assert part.table is not None
+        batches = part.table.select(cols).to_batches(max_chunksize=batch_rows)
+    out_schema = pa.schema([schema.field(c) for c in cols] + [pa.field(ROW_IDX, pa.int64())])
+
+    def stream():
+        start = 0
+        for b in batches:
+            idx = pa.array(np.arange(start, start + b.num_rows, dtype=np.int64))
+            start += b.num_rows
+            b = pa.RecordBatch.from_arrays([*b.columns, idx], schema=out_schema)
+            good, dropped = split_undecodable(b)
+            bad.extend(dropped)
+            yield good
+
+    return pa.RecordBatchReader.from_batches(out_schema, stream())
 
 
 def _vero_select(schema: pa.Schema, part: SourcePart, row_expr: str) -> str:
@@ -73,7 +168,7 @@ def _vero_select(schema: pa.Schema, part: SourcePart, row_expr: str) -> str:
     else:
         upstream = f"CAST({row_expr} AS VARCHAR)"
     if part.config:
-        raw_sub = _sql_str(part.config)
+        raw_sub = "CAST($raw_sub AS VARCHAR)"
     elif schema.get_field_index("ability") >= 0:
         raw_sub = "COALESCE(ability || '-', '') || data_source"
     else:
@@ -96,22 +191,37 @@ def _mmfr_select(schema: pa.Schema, pass_col: str) -> str:
     return f"source, CAST(id AS VARCHAR), question, {answer}, NULL, CAST({pass_col} AS DOUBLE), {teacher}"
 
 
-def ingest_part(con: duckdb.DuckDBPyConnection, part: SourcePart, file_id: int) -> int:
-    """Validate ``part``'s schema and append its flattened rows to ``raw_<source>``."""
-    schema = part.schema()
+def ingest_part(con: duckdb.DuckDBPyConnection, part: SourcePart, file_id: int, batch_rows: int = 65_536) -> int:
+    """Validate ``part``'s schema and append its flattened rows to ``raw_<source>``. A row whose
+    text is not valid UTF-8 is kept as a placeholder (no text) and listed in
+    ``text_undecodable``; the stage of that name rejects it."""
+    try:
+        schema = part.schema()
+        n = part.num_rows()
+    except (pa.ArrowException, OSError) as e:
+        raise SourceSchemaError(f"{part.name}: cannot read parquet metadata: {e}") from e
     if part.source == "vero":
         check_vero_schema(schema, part.name)
     else:
         pass_col = check_mmfr_schema(schema, part.name)
-    rel, row_expr = _relation(con, part, file_id)
-    cols = _vero_select(schema, part, row_expr) if part.source == "vero" else _mmfr_select(schema, pass_col)
-    con.execute(f"INSERT INTO raw_{part.source} SELECT {file_id}, {row_expr}, {cols} FROM {rel}")
-    n = part.num_rows()
-    con.execute(
-        "INSERT INTO files VALUES (?, ?, ?, ?, ?)", [file_id, part.source, part.name, part.config, n]
-    )
-    if part.table is not None:
-        con.unregister(f"part_{file_id}")
+    cols = _vero_select(schema, part, ROW_IDX) if part.source == "vero" else _mmfr_select(schema, pass_col)
+    bad: list[tuple[int, str]] = []
+    view = f"part_{file_id}"
+    con.register(view, _text_reader(part, schema, batch_rows, bad))
+    try:
+        params = {"file_id": file_id} | ({"raw_sub": part.config} if "$raw_sub" in cols else {})
+        con.execute(f"INSERT INTO raw_{part.source} SELECT $file_id, {ROW_IDX}, {cols} FROM {view}", params)
+    except (duckdb.Error, pa.ArrowException, OSError) as e:
+        raise SourceSchemaError(f"{part.name}: cannot read rows: {e}") from e
+    finally:
+        con.unregister(view)
+    if bad:
+        con.executemany(
+            f"INSERT INTO raw_{part.source} (file_id, row_idx, raw_sub, upstream_id) VALUES (?, ?, ?, ?)",
+            [[file_id, r, part.config, f"row{r}"] for r, _ in bad],
+        )
+        con.executemany(f"INSERT INTO {UNDECODABLE_TABLE} VALUES (?, ?, ?)", [[file_id, r, c] for r, c in bad])
+    con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?)", [file_id, part.source, part.name, part.config, n])
     return n
 
 
@@ -191,7 +301,7 @@ def ingest_all(
     total = sum(p.num_rows() for p in parts)
     done = 0
     for file_id, part in enumerate(parts):
-        n = ingest_part(con, part, file_id)
+        n = ingest_part(con, part, file_id, batch_rows)
         rows[part.source] += n
         done += n
         if progress:

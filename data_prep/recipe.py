@@ -100,6 +100,7 @@ MMFR_REWARD_TYPE = "rule"
 
 #: Every reason a row can be rejected for, in the order the stages run (cheap first).
 REASONS: tuple[str, ...] = (
+    "text_undecodable",  # a text field holds bytes that are not UTF-8 (row kept as a placeholder)
     "untiered",  # canonical sub-dataset in neither tier
     "dedup",  # cross-source duplicate (sub-dataset or question+image), Vero wins
     "pass_rate",  # MMFineReason pass_rate > max_pass_rate, or missing
@@ -108,6 +109,7 @@ REASONS: tuple[str, ...] = (
     "answer_too_long",  # gold answer longer than max_answer_chars
     "image_missing",  # no image bytes
     "image_undecodable",  # bytes whose header is not a readable image
+    "image_too_large",  # w x h > max_image_pixels (from the header; pixels never decoded)
     "image_too_small",  # min(h, w) < min_image_side
     "image_aspect_ratio",  # aspect ratio beyond the resize rule's limit
     "prompt_too_long",  # question + closer + chat template + image tokens > max_prompt_tokens

@@ -4,7 +4,7 @@
 stage is one visible ``UPDATE work SET reason = <stage> WHERE reason IS NULL AND <condition>``,
 so a rejected row carries exactly the *first* stage that dropped it, and the ``stages`` table
 logs how many rows each stage removed. Order is cheap-first (full list in data_prep/README.md):
-metadata (``untiered``, sub-dataset ``dedup``, ``pass_rate``), text and image-header facts, the
+text that is not UTF-8 (``text_undecodable``), metadata (``untiered``, sub-dataset ``dedup``, ``pass_rate``), text and image-header facts, the
 (question, image) ``dedup``, then the per-row expensive checks (question stripping, prompt
 tokens) on the rows the seeded sampler reaches, then ``cap``.
 """
@@ -86,6 +86,8 @@ def run_stage(con: duckdb.DuckDBPyConnection, reason: str, detail: str, conditio
 def cheap_stages(cfg: CurationConfig) -> list[tuple[str, str, str]]:
     """(reason, detail, SQL condition) of the metadata / text / header stages, in order."""
     return [
+        ("text_undecodable", "a text field is not valid UTF-8",
+         "uid IN (SELECT w.uid FROM work w JOIN text_undecodable t ON w.file_id = t.file_id AND w.row_idx = t.row_idx)"),
         ("untiered", "sub-dataset in neither tier", "tier IS NULL"),
         ("dedup", "sub_dataset: Vero supplies this canonical sub-dataset",
          "source = 'mmfr' AND canonical IN (SELECT DISTINCT canonical FROM work WHERE source = 'vero' AND tier IS NOT NULL)"),
@@ -98,6 +100,8 @@ def cheap_stages(cfg: CurationConfig) -> list[tuple[str, str, str]]:
          f"length(answer) > {int(cfg.max_answer_chars)}"),
         ("image_missing", "no image bytes", "img_bytes IS NULL OR img_bytes = 0"),
         ("image_undecodable", "image header unreadable", "img_format IS NULL"),
+        ("image_too_large", f"w x h > {cfg.max_image_pixels} px (header size; never decoded)",
+         f"CAST(width AS BIGINT) * CAST(height AS BIGINT) > {int(cfg.max_image_pixels)}"),
         ("image_too_small", f"min(h, w) < {cfg.min_image_side} px", f"least(width, height) < {int(cfg.min_image_side)}"),
         ("image_aspect_ratio", f"max/min side > {cfg.max_aspect_ratio}",
          f"greatest(width, height) > {float(cfg.max_aspect_ratio)!r} * least(width, height)"),

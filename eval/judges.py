@@ -75,7 +75,7 @@ def parse_charxiv(text: str) -> Verdict:
     obj = grading.parse_json_object(text)
     try:
         score = int(obj["score"]) if obj else -1  # type: ignore[index]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         score = -1
     if score not in (0, 1):
         return Verdict(0.0, text, malformed=True)

@@ -8,6 +8,7 @@ is used instead when ``data_dir`` (a folder laid out like the hub repo) or ``dat
 
 from __future__ import annotations
 
+import glob
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,17 @@ def local_files(data_dir: str | Path, config: str | None, split: str) -> list[st
     )
 
 
+def literal_files(files: Any) -> Any:
+    """``data_files`` with glob characters escaped: ``datasets`` expands every entry as a glob
+    pattern, so ``train-[ab].parquet`` (or a folder named ``it's [x]``) would match other files
+    or none. An entry that exists as a file is meant literally; any other entry stays a pattern."""
+    if isinstance(files, (str, Path)):
+        return glob.escape(str(files)) if Path(files).exists() else str(files)  # else: a pattern / URL
+    if isinstance(files, dict):
+        return {k: literal_files(v) for k, v in files.items()}
+    return [literal_files(f) for f in files]
+
+
 def _read(b: Benchmark, config: str | None, *, data_dir: str | None, data_files: Any, revision: str | None) -> Any:
     import datasets
 
@@ -86,7 +98,11 @@ def _read(b: Benchmark, config: str | None, *, data_dir: str | None, data_files:
         first = files if isinstance(files, str) else (list(files.values())[0] if isinstance(files, dict) else files[0])
         first = first if isinstance(first, str) else first[0]
         fmt = "parquet" if first.endswith(".parquet") else "json"
-        return datasets.load_dataset(fmt, data_files=files, split="train"), f"{fmt}:{files}"
+        try:
+            ds = datasets.load_dataset(fmt, data_files=literal_files(files), split="train")
+        except Exception as e:  # unreadable / malformed local file: one error naming the files
+            raise ValueError(f"{b.abbr}: cannot read {fmt} file(s) {files}: {type(e).__name__}: {e}") from e
+        return ds, f"{fmt}:{files}"
     try:
         ds = datasets.load_dataset(b.hf_id, hf_config, split=split, revision=revision or b.revision)
     except Exception as e:  # offline, gated, missing: one clear error naming the source

@@ -22,20 +22,25 @@ Pure module (no I/O). Implements the paper's rule grader (App. D.1 "Rule-based r
   e. math-verify ``verify(parse(gold), parse(pred))`` (skipped for word answers such as ``cat``,
      which sympy would read as the product c*a*t).
 
-Time bound: steps d-e call into sympy, which can hang on adversarial input. They run only on
-short answers without exponent towers / huge exponents / huge factorials, and under a wall-clock
-budget shared by the whole :func:`grade` call: in the main thread a repeating ``SIGALRM`` timer
-interrupts them; in any other thread they run in a daemon helper thread, which is cancelled by an
-asynchronously raised exception when the budget runs out (``PyThreadState_SetAsyncExc``). A helper
-stuck in C code is abandoned (at most :data:`zppo_core.deadline.MAX_ABANDONED_THREADS` at a time; beyond that, the
-symbolic steps are skipped). A timed-out comparison counts as *not equal*. No function here raises on any
-input.
+Time bound: steps d-e call into sympy, which can run for minutes inside C code on adversarial
+input (``1e9999999`` builds a ten-million-digit integer). Two layers bound them:
+
+* a cheap pre-check: only answers of at most :data:`SYMBOLIC_MAX_CHARS` characters, brace depth
+  :data:`SYMBOLIC_MAX_DEPTH`, and without huge exponents (``10^{99999}``, ``1e9999999``),
+  exponent towers (``10^{10^{10}}``) or huge factorials reach sympy;
+* steps d-e run in a worker process (:mod:`zppo_core.symbolic_worker`) under a wall-clock budget
+  shared by the whole :func:`grade` call; a worker past the budget is killed and replaced.
+
+Only when no worker process can be started do they run in-process under
+:func:`zppo_core.deadline.bounded` (an alarm / helper thread, which cannot stop C code).
+A timed-out comparison counts as *not equal*. No function here raises on any input.
 """
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
+import math
 import re
 import string
 import time
@@ -46,9 +51,10 @@ from math_verify import parse as _mv_parse
 from math_verify import verify as _mv_verify
 from mathruler.grader import grade_answer as _mathruler_grade
 
+from zppo_core import symbolic_worker
 from zppo_core.deadline import STATS as _STATS
 from zppo_core.deadline import bounded as _bounded
-from zppo_core.deadline import deadline_stats as grading_stats
+from zppo_core.deadline import deadline_stats as _deadline_stats
 from zppo_core.prompts import strip_think
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "answers_match",
     "grade",
     "reward",
+    "symbolic_steps",
     "extract_choice_letter",
     "grading_stats",
     "parse_json_object",
@@ -297,6 +304,7 @@ def _ordered_lists(pred: str, gold: str) -> tuple[list[str], list[str]] | None:
 _EXP = r"(?:\^|\*\*)\s*[{(\s]*"
 _RISKY_RES = [
     re.compile(_EXP + r"[+-]?\d{4,}"),  # huge literal exponent: 10^{99999}
+    re.compile(r"(?:\d|\.)\s*[eE]\s*[+-]?\s*\d{4,}"),  # huge scientific exponent: 1e9999999
     re.compile(_EXP + r"\d+(?:\.\d+)?\s*[})\s]*(?:\^|\*\*)"),  # numeric towers: 9^9^9, 10^{10^{10}}
     re.compile(r"(?:\^|\*\*)\s*[{(][^{}()]*\d\s*(?:\*|\\times|\\cdot)\s*\d"),  # 10^{999*999}
     re.compile(r"\d{4,}\s*\)?\s*!|!\s*\)*\s*!"),  # huge / iterated factorials
@@ -329,15 +337,47 @@ def _math_verify_equal(pred: str, gold: str) -> bool:
     return bool(_mv_verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 
-def _symbolic_equal(pred: str, gold: str, deadline: float) -> bool:
-    if not (_symbolic_safe(pred) and _symbolic_safe(gold)):
-        _STATS["refused_unsafe"] += 1
+def symbolic_steps(pred: str, gold: str) -> bool:
+    """Steps d-e of the module docstring, unbounded (run inside a worker process)."""
+    if _mathruler_grade(pred, gold):
+        return True
+    if _has_word(pred) or _has_word(gold):
         return False
+    return _math_verify_equal(pred, gold)
+
+
+def _symbolic_in_process(pred: str, gold: str, deadline: float) -> bool:
     if _bounded(lambda: bool(_mathruler_grade(pred, gold)), deadline - time.monotonic()):
         return True
     if _has_word(pred) or _has_word(gold):
         return False
     return bool(_bounded(lambda: _math_verify_equal(pred, gold), deadline - time.monotonic()))
+
+
+def _symbolic_equal(pred: str, gold: str, deadline: float) -> bool:
+    if not (_symbolic_safe(pred) and _symbolic_safe(gold)):
+        _STATS["refused_unsafe"] += 1
+        return False
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return False
+    answer = symbolic_worker.compare(pred, gold, left)
+    if answer == symbolic_worker.UNAVAILABLE:
+        _STATS["in_process"] += 1
+        return _symbolic_in_process(pred, gold, deadline)
+    return answer is True
+
+
+def grading_stats() -> dict[str, int]:
+    """Counts since import: ``timeouts`` (symbolic step cut by the budget: worker killed, or
+    in-process alarm/thread), ``refused_unsafe`` (answer too long/risky for sympy),
+    ``in_process`` (no worker process could be started; ran in-process), ``skipped_busy``
+    (in-process only: too many abandoned helper threads), ``workers_started``."""
+    stats = _deadline_stats()
+    stats["timeouts"] += int(symbolic_worker.STATS["timeouts"])
+    stats["in_process"] = int(_STATS["in_process"])
+    stats["workers_started"] = int(symbolic_worker.STATS["started"])
+    return stats
 
 
 def _equivalent(pred: str, gold: str, deadline: float) -> bool:
@@ -454,17 +494,30 @@ def extract_choice_letter(text: Any, n_options: int) -> str | None:
 def parse_json_object(text: Any) -> dict[str, Any] | None:
     """A judge's output as exactly one JSON object (after an optional ``</think>`` block; no
     prose, no code fences), else None. Shared by the training judge and every benchmark judge
-    that answers in JSON."""
+    that answers in JSON. Non-finite numbers (``NaN``, ``Infinity``, ``1e999``) make the output
+    malformed (None)."""
     if not isinstance(text, str):
         return None
     body = text.rsplit("</think>", 1)[-1].strip()
     if not (body.startswith("{") and body.endswith("}")):
         return None
     try:
-        obj = json.loads(body)
+        obj = json.loads(body, parse_constant=_reject_non_finite, parse_float=_finite_float)
     except (ValueError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def _reject_non_finite(name: str) -> Any:
+    """``NaN`` / ``Infinity`` / ``-Infinity`` are not JSON: the output is malformed."""
+    raise ValueError(f"non-finite JSON number {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to inf
+        raise ValueError(f"non-finite JSON number {text}")
+    return value
 
 
 def parse_judge_verdict(text: Any) -> bool | None:

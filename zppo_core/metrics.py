@@ -49,6 +49,11 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     # -- groups / rollouts --------------------------------------------------------------
     "rollout/new_questions": MetricSpec("new questions this step on all ranks (|X_new|)", "count"),
     "rollout/replay_questions": MetricSpec("questions drawn from the replay buffer this step", "count"),
+    "rollout/image_load_skipped": MetricSpec(
+        "questions (new + replayed, all ranks) dropped this step because their image could not be loaded "
+        "(unreadable, truncated, over PIL's pixel limit); each is logged with its row id and image path",
+        "count",
+    ),
     "rollout/groups": MetricSpec("rollout groups (plain + BCQ + NCQ) in the gradient batch", "count"),
     "rollout/sequences": MetricSpec("sampled student sequences in the gradient batch", "count"),
     "rollout/trivial_group_frac": MetricSpec("fraction of groups whose rewards are all equal (zero advantage)", "fraction 0-1"),

@@ -103,3 +103,28 @@ def test_judge_prompts_carry_the_rubric_inputs() -> None:
 ])
 def test_frame_rule(n: int, native: float, fps: float, cap: int, expected: list[int]) -> None:
     assert frame_indices(n, native, fps, cap) == expected
+
+
+NON_FINITE = ["Infinity", "-Infinity", "NaN", "1e999"]
+
+
+@pytest.mark.parametrize("number", NON_FINITE)
+def test_judge_outputs_with_non_finite_numbers_are_malformed(number: str) -> None:
+    from zppo_core import grading
+
+    assert grading.parse_json_object(f'{{"score": {number}}}') is None
+    assert judges.parse_charxiv(f'{{"extracted_answer": "x", "score": {number}}}').malformed
+    assert judges.parse_hle(f'{{"correct": "yes", "confidence": {number}}}').malformed
+    assert judges.parse_verdict(f'{{"verdict": "correct", "confidence": {number}}}').malformed
+    assert grading.parse_json_object('{"score": 1e308}') == {"score": 1e308}  # large but finite
+
+
+def test_non_finite_judge_output_does_not_abort_a_judged_batch() -> None:
+    from eval.judges import Judge
+    from eval_helpers import ScriptedBackend
+    from zppo_core.engines.base import SamplingParams
+
+    item = EvalItem("c", "Q", "3", "open", meta={"charxiv": "reasoning", "inst": 4})
+    verdicts = Judge(ScriptedBackend('{"extracted_answer": "3", "score": Infinity}'), SamplingParams())(
+        "charxiv", [(item, "r"), (item, "r2")])
+    assert [(v.score, v.malformed) for v in verdicts] == [(0.0, True), (0.0, True)]

@@ -38,8 +38,15 @@ class RenderedPrompt:
     n_prompt_tokens: int = 0
 
 
+class ImageLoadError(BackendError):
+    """An image file/bytes cannot be decoded (unreadable, truncated, over PIL's pixel limit)."""
+
+
 def load_image(image: Any, where: str = "") -> Any:
-    """A PIL RGB image from a PIL image, a path or bytes (clear error naming ``where``)."""
+    """A PIL RGB image from a PIL image, a path or bytes (clear error naming ``where``).
+
+    Decoding failures, including PIL's ``DecompressionBombError`` (more pixels than
+    ``PIL.Image.MAX_IMAGE_PIXELS`` x 2), raise :class:`ImageLoadError`."""
     from PIL import Image
 
     try:
@@ -51,8 +58,8 @@ def load_image(image: Any, where: str = "") -> Any:
         if isinstance(image, (bytes, bytearray)):
             with Image.open(io.BytesIO(image)) as im:
                 return im.convert("RGB")
-    except (OSError, ValueError) as e:
-        raise BackendError(f"{where}: cannot read image {str(image)[:80]!r}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
+        raise ImageLoadError(f"{where}: cannot read image {str(image)[:80]!r}: {type(e).__name__}: {e}") from e
     raise BackendError(f"{where}: unsupported image type {type(image).__name__}")
 
 

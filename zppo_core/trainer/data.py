@@ -44,7 +44,10 @@ def load_questions(path: str | Path, image_root: str = "") -> list[dict[str, Any
     p = Path(path)
     if not p.exists():
         raise DataError(f"training data not found: {p} (set data.train_path)")
-    df = pd.read_parquet(p)
+    try:
+        df = pd.read_parquet(p)  # a local path is opened literally (no glob expansion)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many types; name the file
+        raise DataError(f"{p}: cannot read parquet: {type(e).__name__}: {e}") from e
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{p}: missing column(s) {missing}; found {list(df.columns)}")
