@@ -37,6 +37,8 @@ WORKER_START_TIMEOUT_S = 120.0
 #: Returned by :func:`compare` when no worker process could be started.
 UNAVAILABLE = "unavailable"
 _READY = b"ready"
+#: Pairs a worker grades once before it reports ready (a fraction, a root, a power, an equation).
+_WARMUP = (("\\frac{1}{2}", "0.5"), ("\\sqrt{2}", "2^{1/2}"), ("x=1", "1"))
 
 #: Counters: ``timeouts`` (worker killed at the budget), ``started`` (worker processes started),
 #: ``start_failures`` (a worker did not come up).
@@ -212,6 +214,14 @@ def _serve() -> None:
     os.dup2(2, 1)  # stray prints of the libraries must not corrupt the protocol
     from zppo_core.grading import symbolic_steps
 
+    # Warm-up before "ready": the first LaTeX parse builds math-verify's / latex2sympy's parsers
+    # and sympy's caches (about a second on an idle core, several under load). Paid here, it is
+    # start-up time; paid inside the first request, it would turn a right answer into a timeout.
+    for pred, gold in _WARMUP:
+        try:
+            symbolic_steps(pred, gold)
+        except Exception:  # noqa: BLE001 - warm-up only
+            pass
     proto.write(_READY + b"\n")
     for line in sys.stdin.buffer:
         try:
