@@ -176,7 +176,7 @@ class DataConfig:
     #: where image references in the parquet are resolved from (curation output dir)
     image_root: str = ""
     #: offline only: when ``train_path`` does not exist, generate a small set in the same schema
-    #: there ("" = never; "arithmetic" | "fixed", see zppo_core.trainer.toy_data)
+    #: there ("" = never; "arithmetic" | "fixed" | "miniature", see zppo_core.trainer.toy_data)
     toy_kind: str = ""
     toy_size: int = 64
     toy_images: bool = False
