@@ -21,7 +21,7 @@ export DO_NOT_TRACK ?= 1
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv demo test test-fast test-slow test-all vllm-venv mlflow-ui chromium bench clean help
+.PHONY: venv demo test test-fast test-slow test-all vllm-venv mlflow-ui chromium bench clean help miniature miniature-smoke miniature-models
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline on the embedded tiny default"
@@ -30,6 +30,8 @@ help:
 	@echo "make test-slow  - only the slow tier (real servers, vLLM on CPU, browser)"
 	@echo "make mlflow-ui  - serve the local MLflow store on 127.0.0.1:5000"
 	@echo "make bench      - run the benchmark scripts under benchmarks/"
+	@echo "make miniature  - the paper's comparison in small on this CPU (reading gate, 6 methods x 3 seeds)"
+	@echo "make miniature-models - rebuild the miniature's warm-start weights and check them bit for bit"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,8 +79,19 @@ mlflow-ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$${MLFLOW_DIR:-runs/tiny/mlruns}/mlflow.db \
 		--default-artifact-root $${MLFLOW_DIR:-runs/tiny/mlruns}/artifacts --host 127.0.0.1 --port $${PORT:-5000}
 
+# The miniature (README "The miniature"): reading gate, then Base + 5 RL methods x 3 seeds.
+miniature: venv
+	OMP_NUM_THREADS=1 $(PY) benchmarks/miniature.py $(MINIATURE_ARGS)
+
+miniature-smoke: venv
+	OMP_NUM_THREADS=1 $(PY) benchmarks/miniature.py --smoke --out runs/miniature-smoke
+
+# Rebuild the shipped warm-start weights (assets/miniature/) and check they are identical.
+miniature-models: venv
+	OMP_NUM_THREADS=1 $(PY) -m zppo_core.models.miniature --verify
+
 bench: venv
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/*.py; do case $$b in *miniature*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

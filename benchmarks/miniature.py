@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="jobs at once (each one CPU thread)")
     p.add_argument("--skip-gate", action="store_true")
     p.add_argument("--gate-only", action="store_true")
-    p.add_argument("--smoke", action="store_true", help="1 seed, 2 steps, grpo + zppo, 12 items per family")
+    p.add_argument("--smoke", action="store_true", help="1 seed, 2 steps, grpo + zppo, 6 items per family")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted config override for every run (repeatable), e.g. --set optim.lr=1e-5")
     p.add_argument("--job", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = load_config(args.config, parse_overrides(args.set))
     if args.smoke:
-        args.seeds, args.methods, args.steps, args.eval_size, args.gate_items = [0], ["grpo", "zppo"], 2, 12, 8
+        args.seeds, args.methods, args.steps, args.eval_size, args.gate_items = [0], ["grpo", "zppo"], 2, 6, 4
     args.steps = args.steps or cfg.schedule.total_steps
     args.eval_size = args.eval_size or cfg.eval.offline_size
     out = Path(args.out or cfg.output_dir).resolve()

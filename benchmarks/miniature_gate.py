@@ -100,9 +100,10 @@ def reading_gate(cfg: Any, n_items: int, seed: int = 0) -> GateResult:
 
 
 def _candidates(prompt: str) -> list[str]:
-    """The candidate texts of a BCQ prompt (between ``<candidate>`` tags)."""
-    parts = prompt.split("<candidate>")[1:]
-    return [p.split("</candidate>")[0] for p in parts]
+    """The candidate texts of a BCQ prompt (the ``<candidate>\n...\n</candidate>`` blocks; the
+    instruction sentence names the tags too, on one line)."""
+    parts = prompt.split("<candidate>\n")[1:]
+    return [p.split("\n</candidate>")[0] for p in parts]
 
 
 __all__ = ["GATE_MARGIN", "GateResult", "reading_gate"]

@@ -100,18 +100,27 @@ def draw_item(family: str, n: int, rng: random.Random) -> Item:
     return Item(family, n, a, b)
 
 
+def _misreads(x: int, n: int) -> list[int]:
+    """Every number that differs from ``x`` (n digits) in exactly one digit, no new leading zero."""
+    out = []
+    for pos in range(n):
+        d = (x // 10 ** pos) % 10
+        out += [x + (new - d) * 10 ** pos for new in range(10)
+                if new != d and not (new == 0 and pos == n - 1 and n > 1)]
+    return out
+
+
 def wrong_solution(item: Item, rng: random.Random) -> str:
-    """A consistent response to a misread question: one digit of ``a`` changed, worked through."""
-    for _ in range(20):
-        pos = rng.randrange(item.n)
-        d = (item.a // 10 ** pos) % 10
-        new = rng.choice([x for x in range(10) if x != d and not (x == 0 and pos == item.n - 1 and item.n > 1)])
-        a2 = item.a + (new - d) * 10 ** pos
-        if item.family == "sub" and a2 < item.b:
-            continue
-        if _value(item.family, a2, item.b) != _value(item.family, item.a, item.b):
-            return solution(item.family, a2, item.b)
-    raise ValueError(f"no wrong candidate found for {item}")
+    """A consistent response to a misread question: one operand digit changed, worked through
+    (a digit of ``a`` when possible, else of ``b``)."""
+    f, a, b, gold = item.family, item.a, item.b, _value(item.family, item.a, item.b)
+    options = [(a2, b) for a2 in _misreads(a, item.n) if (f != "sub" or a2 >= b) and _value(f, a2, b) != gold]
+    if not options:
+        nb = 1 if f == "mul" else item.n
+        options = [(a, b2) for b2 in _misreads(b, nb) if (f != "sub" or a >= b2) and _value(f, a, b2) != gold]
+    if not options:
+        raise ValueError(f"no wrong candidate found for {item}")
+    return solution(f, *rng.choice(options))
 
 
 # ------------------------------------------------------------------------ warm-start recipes
@@ -244,7 +253,7 @@ def build_world(name: str, out, *, log_every: int = 0) -> None:
 
     if name not in RECIPES:
         raise ValueError(f"unknown miniature model {name!r}; choose one of {sorted(RECIPES)}")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(1)  # one thread: the same float reductions on every machine, bit for bit
     recipe = RECIPES[name]
     tok = build_tokenizer(TokenizerSpec())
     model = build_world_model(tok, recipe.shape, recipe.seed)
@@ -310,16 +319,17 @@ ASSETS_DIR = "assets/miniature"
 FINGERPRINT_FILE = "recipe.json"
 
 
+#: bump when anything that changes the warm-start weights changes (generators, tokenizer, loop)
+WORLD_VERSION = "w1"
+
+
 def recipe_fingerprint(name: str) -> str:
-    """sha256 of the recipe and of this module's generator code (what the weights depend on)."""
+    """sha256 of the recipe and :data:`WORLD_VERSION` (what the shipped weights depend on)."""
     import hashlib
-    import inspect
     import json
-    import sys
     from dataclasses import asdict
 
-    src = inspect.getsource(sys.modules[__name__]).split("# ----------------------------------------------------------------------- shipped weights")[0]
-    blob = json.dumps({"name": name, "recipe": asdict(RECIPES[name]), "code": src}, sort_keys=True, default=str)
+    blob = json.dumps({"name": name, "recipe": asdict(RECIPES[name]), "version": WORLD_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -341,3 +351,34 @@ def install_world(name: str, out) -> None:
         return
     build_world(name, out)
     (Path(out) / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": recipe_fingerprint(name)}))
+
+
+def ship(out_root, names=tuple(RECIPES), verify: bool = False) -> dict[str, str]:
+    """Build each model into ``<out_root>/<name>`` (or, with ``verify``, rebuild into a temporary
+    folder and compare its ``model.safetensors`` bytes with the shipped one). Returns the sha256."""
+    import hashlib
+    import json
+    import tempfile
+    from pathlib import Path
+
+    digests = {}
+    for name in names:
+        target = Path(out_root) / name
+        work = Path(tempfile.mkdtemp(prefix=f"{name}-")) if verify else target
+        work.mkdir(parents=True, exist_ok=True)
+        build_world(name, work, log_every=50)
+        (work / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": recipe_fingerprint(name)}))
+        digests[name] = hashlib.sha256((work / "model.safetensors").read_bytes()).hexdigest()
+        if verify:
+            shipped = hashlib.sha256((target / "model.safetensors").read_bytes()).hexdigest()
+            if shipped != digests[name]:
+                raise SystemExit(f"{name}: rebuilt weights differ from {target} ({digests[name]} != {shipped})")
+        print(f"{name}: sha256 {digests[name]}{' (identical to the shipped folder)' if verify else ''}", flush=True)
+    return digests
+
+
+if __name__ == "__main__":  # python -m zppo_core.models.miniature [--verify] [OUT_ROOT]
+    import sys
+
+    _args = [a for a in sys.argv[1:] if a != "--verify"]
+    ship(_args[0] if _args else ASSETS_DIR, verify="--verify" in sys.argv[1:])
