@@ -73,6 +73,26 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
         "mean |sampler logprob - trainer logprob| over response tokens (stale-weight health check; 0 when the backend gives no logprobs)",
         "nats/token",
     ),
+    # -- baseline rows (0 for the methods they do not apply to) ---------------------------
+    "distill/jsd": MetricSpec(
+        "Off-/On-Distill: mean per-token Jensen-Shannon divergence (full vocabulary) between student and "
+        "teacher next-token distributions over the tokens of this step's update, all ranks", "nats/token"),
+    "distill/teacher_correct_frac": MetricSpec(
+        "Off-Distill: fraction of the step's G_T teacher rollouts graded correct (the loss runs on those; 0 for "
+        "other methods)", "fraction 0-1"),
+    "distill/tokens": MetricSpec("Off-/On-Distill: response tokens in the JSD loss of this step, all ranks", "tokens"),
+    "hint/groups": MetricSpec("GRPO†+Hint: hint groups (x ‖ <hint>h</hint>, G_S rollouts each) built this step", "count"),
+    "hint/reward_mean": MetricSpec("GRPO†+Hint: mean reward of the hint-group rollouts (0 when none)", "fraction 0-1"),
+    "hint/leaks_dropped": MetricSpec(
+        "GRPO†+Hint: teacher hints dropped because they contain the gold answer or a \\boxed{}", "count"),
+    "hint/unavailable": MetricSpec(
+        "GRPO†+Hint: hint requests that returned no text (e.g. a recorded teacher has no hint), no group", "count"),
+    "prefix/groups": MetricSpec("GRPO†+Prefix: groups sampled from a forced teacher prefix this step", "count"),
+    "prefix/reward_mean": MetricSpec(
+        "GRPO†+Prefix: mean reward of the prefix groups' trajectories (prefix + sampled continuation)", "fraction 0-1"),
+    "prefix/prefix_tokens_mean": MetricSpec(
+        "GRPO†+Prefix: mean forced-prefix length, floor(alpha L) of the teacher rollout (masked from the loss)",
+        "tokens"),
     # -- performance ----------------------------------------------------------------------
     "perf/step_time_s": MetricSpec("wall time of the whole rollout step", "seconds"),
     "perf/rollout_time_s": MetricSpec("wall time of student generation (plain + BCQ/NCQ)", "seconds"),

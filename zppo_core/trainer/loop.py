@@ -13,7 +13,9 @@ none). Each step (:func:`train_step`):
 4. runs the I mini-batch updates (:mod:`zppo_core.trainer.update`);
 5. syncs weights into a non-live student engine, logs, checkpoints.
 
-Method switches come only from ``zppo.method`` (see ``zppo_core.config.METHODS``).
+Method switches come only from ``zppo.method`` (see ``zppo_core.config.METHODS``): the Hint /
+Prefix rows add groups after Stage 1 (:mod:`zppo_core.trainer.guidance`); the distillation rows
+replace step 4 by one JSD update (:mod:`zppo_core.trainer.distill`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from zppo_core.replay import PromptReplayBuffer
 from zppo_core.trainer import checkpoint as ck
 from zppo_core.trainer.build import lr_at
 from zppo_core.trainer.data import DataCursor, shard
+from zppo_core.trainer.distill import distill_step
 from zppo_core.trainer.distributed import Dist
+from zppo_core.trainer.guidance import add_guidance_groups
+from zppo_core.trainer.metrics_baselines import baseline_metrics
 from zppo_core.trainer.metrics_step import step_metrics
 from zppo_core.trainer.rollout import RolloutIO, collect
 from zppo_core.trainer.update import run_updates
@@ -60,6 +65,8 @@ class Parts:
     pad_id: int
     vision_ids: set[int]
     output_dir: Path
+    teacher: Any = None  # in-process frozen teacher (distillation rows only)
+    tokenizer: Any = None  # the student's tokenizer
 
 
 def step_seed(cfg: Any, step: int, rank: int) -> int:
@@ -87,20 +94,27 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     seed = step_seed(cfg, step, dist.rank)
     parts.model.eval()  # dropout off for sampling and the old-logprob pass alike
     sr = collect(parts.io, cfg, new_qs, replay_qs, step=step, local_cap=local_cap, seed=seed)
+    replay_ids = {q["id"] for q in replay_qs}
+    if cfg.zppo.guidance:  # GRPO†+Hint / +Prefix: extra groups on X_aug
+        add_guidance_groups(parts.io, cfg, sr, tokenizer=parts.tokenizer, replay_ids=replay_ids, step=step,
+                            local_cap=local_cap, seed=seed)
     outcomes = dist.gather(sr.outcomes)
     buf_res = st.buffer.refresh(outcomes) if cfg.zppo.use_replay else {"admitted": 0, "graduated": 0, "evicted": []}
     for g in parts.optimizer.param_groups:
         g["lr"] = lr_at(step, cfg)
     t1 = time.perf_counter()
-    train_m = run_updates(
-        parts.model, parts.optimizer, sr.rollouts, algo=cfg.algo, micro_batch=cfg.schedule.micro_batch,
-        grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.student.temperature, pad_id=parts.pad_id,
-        vision_ids=parts.vision_ids, dist=dist, seed=seed,
-    )
+    if cfg.zppo.distill:  # Off-/On-Distill: one JSD update against the in-process teacher
+        train_m = distill_step(parts, sr, new_qs + replay_qs, replay_ids, step=step, seed=seed)
+    else:
+        train_m = run_updates(
+            parts.model, parts.optimizer, sr.rollouts, algo=cfg.algo, micro_batch=cfg.schedule.micro_batch,
+            grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.student.temperature, pad_id=parts.pad_id,
+            vision_ids=parts.vision_ids, dist=dist, seed=seed,
+        )
     update_time = time.perf_counter() - t1
     _sync_student(parts)
     st.step = step
-    return step_metrics(
+    return baseline_metrics(cfg, sr.counts, dist) | step_metrics(
         step=step, sr=sr, outcomes=outcomes, n_new=len(new_all), n_replay=len(replay_all), buf_res=buf_res,
         buffer=st.buffer, train_m=train_m, lr=lr_at(step, cfg), update_time=update_time,
         step_time=time.perf_counter() - t0, dist=dist,

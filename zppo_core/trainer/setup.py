@@ -35,6 +35,7 @@ from zppo_core.trainer.build import (
     make_render,
 )
 from zppo_core.trainer.data import DataCursor, load_questions
+from zppo_core.trainer.distill import load_teacher
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.loop import Parts, TrainerState, load_optimizer_state, save, train_step
 
@@ -82,8 +83,10 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
     tok = tokenizer_of(processor)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     io = RolloutIOFactory.build(cfg, live, processor, model_dir, questions, load_image)
+    teacher = load_teacher(cfg, dist, processor, model_dir) if cfg.zppo.distill else None
     return Parts(cfg=cfg, dist=dist, model=model, optimizer=optimizer, processor=processor, io=io,
-                 questions=questions, pad_id=int(pad_id), vision_ids=vision_token_ids(tok), output_dir=output_dir)
+                 questions=questions, pad_id=int(pad_id), vision_ids=vision_token_ids(tok), output_dir=output_dir,
+                 teacher=teacher, tokenizer=tok)
 
 
 def _ensure_data(cfg: Any, dist: Dist) -> None:
