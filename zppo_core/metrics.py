@@ -36,7 +36,7 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "zppo/hard_count": MetricSpec("number of hard plain questions (new + replayed)", "count"),
     "zppo/bcq_count": MetricSpec("BCQ groups built this step (after the rho_aug cap)", "count"),
     "zppo/ncq_count": MetricSpec("NCQ groups built this step (after the rho_aug cap)", "count"),
-    "zppo/teacher_rollouts": MetricSpec("teacher rollouts drawn this step (G_T per teacher-visited question)", "count"),
+    "zppo/teacher_rollouts": MetricSpec("teacher rollouts drawn this step (G_T per teacher-visited question: BCQ pool, Off-Distill, Hint/Prefix)", "count"),
     "zppo/teacher_pass_rate": MetricSpec("fraction of teacher rollouts graded correct (0 when none drawn)", "fraction 0-1"),
     "zppo/compressions": MetricSpec("candidate compressions requested from the teacher backend", "count"),
     "zppo/compression_fallbacks": MetricSpec(
@@ -60,13 +60,13 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "buffer/graduations": MetricSpec("buffered questions removed this step because mean plain reward >= tau", "count"),
     "buffer/evictions": MetricSpec("questions evicted FIFO this step because the buffer was over capacity", "count"),
     # -- update -------------------------------------------------------------------------
-    "train/loss": MetricSpec("clipped token-level policy loss, mean over the I mini-batch updates", "nats/token"),
+    "train/loss": MetricSpec("clipped token-level policy loss, mean over the I mini-batch updates (distillation rows: the JSD loss of the one update)", "nats/token"),
     "train/clip_frac": MetricSpec("fraction of response tokens whose ratio was clipped, mean over updates", "fraction 0-1"),
     "train/approx_kl": MetricSpec("k3 estimate of KL(old||new), mean(ratio - 1 - log ratio) over response tokens, mean over updates", "nats/token"),
     "train/grad_norm": MetricSpec("global gradient L2 norm before clipping, mean over updates", "L2 norm"),
     "train/grad_norm_max": MetricSpec("largest pre-clip gradient norm of the I updates", "L2 norm"),
     "train/lr": MetricSpec("learning rate of the last update", "1/step"),
-    "train/updates": MetricSpec("optimizer steps taken this rollout step (= algo.iterations)", "count"),
+    "train/updates": MetricSpec("optimizer steps taken this rollout step (= algo.iterations; distillation rows: 1, or 0 when the batch is empty)", "count"),
     "train/adv_abs_mean": MetricSpec("mean |advantage| over sequences", "advantage units"),
     "train/response_tokens": MetricSpec("response tokens that entered the loss on all ranks", "tokens"),
     "train/sampler_logprob_diff": MetricSpec(
