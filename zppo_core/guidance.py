@@ -3,8 +3,8 @@ r"""Prompt-guidance baselines of the paper (App. D.2): GRPO†+Hint (Alg. 5) and
 Pure functions over plain data; the trainer (:mod:`zppo_core.trainer.guidance`) does the I/O
 (teacher rollouts, the teacher's hint, student rollouts). One step reads:
 
-1. ``targets = guidance_targets(outcomes, tau, cap)``   the capped hard set X_aug (ascending r̄,
-   the same pre-cap rule as ZPPO's :func:`zppo_core.zpd.precap`)
+1. X_aug = ``zpd.global_precap(<hard_entries(...) of every rank>, cap)``: the capped hard set
+   (ascending r̄, ties in step order), exactly ZPPO's pre-cap
 2. G_T teacher rollouts on ``targets``, graded like the student's         -- I/O
 3. ``i = pick_correct(rewards, rng)``: one correct teacher rollout uniformly; ``None`` when the
    teacher failed on every rollout (then no extra group for that question)
@@ -41,19 +41,19 @@ LEAK_REASONS = ("empty", "boxed", "gold")
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\b")
 
 
-def guidance_targets(outcomes: Sequence[tuple[str, float, Any]], tau: float, cap: int) -> list[tuple[str, float, Any]]:
-    """X_aug: the ``cap`` lowest-accuracy hard questions (mean plain reward ``< tau``), ascending.
+def hard_entries(outcomes: Sequence[tuple[str, float, Any]], order: Sequence[int], tau: float) -> list[tuple[int, str, float]]:
+    """``(global position, question id, mean plain reward)`` of the hard questions (mean < ``tau``).
 
     Args:
-        outcomes: ``(question_id, mean plain reward, question)`` of every plain group of the step,
-            new before replayed (the trainer's order; ties keep it).
-        tau: hard threshold.
-        cap: ``floor(rho_aug * |X_new|)`` (per rank: its share).
+        outcomes: ``(question_id, mean plain reward, question)`` of this rank's plain groups.
+        order: each outcome's position in the step's global order (new before replayed).
+
+    Gathered from every rank, these feed :func:`zppo_core.zpd.global_precap` (ascending mean,
+    ties by position, first ``cap``): X_aug is exactly ZPPO's pre-capped set.
     """
-    if cap < 0:
-        raise ValueError(f"cap must be >= 0, got {cap}")
-    hard = [o for o in outcomes if o[1] < tau]
-    return sorted(hard, key=lambda o: o[1])[:cap]
+    if len(order) != len(outcomes):
+        raise ValueError(f"order has {len(order)} positions for {len(outcomes)} outcomes")
+    return [(int(k), qid, float(m)) for (qid, m, _), k in zip(outcomes, order) if m < tau]
 
 
 def pick_correct(rewards: Sequence[float], rng: random.Random) -> int | None:
@@ -98,4 +98,4 @@ def prefix_ids(teacher_ids: Sequence[int], alpha: float) -> list[int]:
     return [int(t) for t in teacher_ids[: prefix_length(len(teacher_ids), alpha)]]
 
 
-__all__ = ["LEAK_REASONS", "guidance_targets", "hint_leak", "pick_correct", "prefix_ids", "prefix_length"]
+__all__ = ["LEAK_REASONS", "hard_entries", "hint_leak", "pick_correct", "prefix_ids", "prefix_length"]

@@ -7,17 +7,23 @@ import random
 
 import pytest
 
-from zppo_core.guidance import guidance_targets, hint_leak, pick_correct, prefix_ids, prefix_length
+from zppo_core.guidance import hard_entries, hint_leak, pick_correct, prefix_ids, prefix_length
+from zppo_core.zpd import global_precap
 from zppo_core.prompts import HINT_INSTRUCTION, build_hint_prompt, build_hint_question
 
 
-def test_targets_are_the_capped_hard_set_ascending_with_stable_ties():
+def test_x_aug_is_the_capped_hard_set_ascending_with_stable_ties():
     outs = [("a", 0.25, None), ("b", 0.75, None), ("c", 0.0, None), ("d", 0.25, None), ("e", 0.5, None)]
-    assert [o[0] for o in guidance_targets(outs, 0.5, 10)] == ["c", "a", "d"]
-    assert [o[0] for o in guidance_targets(outs, 0.5, 2)] == ["c", "a"]
-    assert guidance_targets(outs, 0.5, 0) == []
+    entries = hard_entries(outs, range(5), 0.5)
+    assert entries == [(0, "a", 0.25), (2, "c", 0.0), (3, "d", 0.25)]
+    assert global_precap(entries, 10) == ["c", "a", "d"]
+    assert global_precap(entries, 2) == ["c", "a"]
+    assert global_precap(entries, 0) == []
+    # two ranks holding halves of the step give the same X_aug as one process
+    rank0, rank1 = hard_entries(outs[::2], [0, 2, 4], 0.5), hard_entries(outs[1::2], [1, 3], 0.5)
+    assert global_precap(rank0 + rank1, 2) == global_precap(rank1 + rank0, 2) == ["c", "a"]
     with pytest.raises(ValueError):
-        guidance_targets(outs, 0.5, -1)
+        hard_entries(outs, range(4), 0.5)
 
 
 def test_pick_correct_uniform_over_correct_only():

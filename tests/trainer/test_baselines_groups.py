@@ -13,6 +13,7 @@ import torch
 from zppo_core.guidance import prefix_length
 from zppo_core.trainer.batch import collate, split_rows, token_logprobs
 from zppo_core.trainer.guidance import add_guidance_groups
+from zppo_core.trainer.metrics_baselines import BaselineCounts
 from zppo_core.trainer.rollout import collect
 from zppo_core.trainer.setup import build_parts
 
@@ -47,11 +48,12 @@ def test_prefix_tokens_are_prompt_context_never_in_the_loss(tmp_path, micro_conf
     cfg, parts = _parts(tmp_path, micro_config, "grpo_replay_prefix")
     tok = parts.tokenizer
     qs = parts.questions[:4]
-    sr = collect(parts.io, cfg, qs, [], step=1, local_cap=4, seed=5)
-    add_guidance_groups(parts.io, cfg, sr, tokenizer=tok, replay_ids=set(), step=1, local_cap=4, seed=5)
+    sr = collect(parts.io, cfg, qs, [], step=1, cap=cfg.aug_cap, seed=5)
+    counts = BaselineCounts()
+    add_guidance_groups(parts, sr, counts, replay_ids=set(), step=1, order=list(range(len(qs))), seed=5)
     prefix = [r for r in sr.rollouts if r.kind == "prefix"]
-    assert prefix and sr.counts["prefix_groups"] == len({r.uid for r in prefix}) > 0
-    assert len(prefix) == cfg.rollout.group_size * sr.counts["prefix_groups"]
+    assert prefix and counts.prefix_groups == len({r.uid for r in prefix}) > 0
+    assert len(prefix) == cfg.rollout.group_size * counts.prefix_groups
     plain = {r.question_id: r.prompt_ids for r in sr.rollouts if r.kind == "plain"}
     by_id = {q["id"]: q for q in qs}
     total_prefix = 0
@@ -62,7 +64,7 @@ def test_prefix_tokens_are_prompt_context_never_in_the_loss(tmp_path, micro_conf
         k = prefix_length(len(teacher_ids), 0.4)
         assert k > 0 and r.prompt_ids == plain[r.question_id] + teacher_ids[:k]
         total_prefix += k
-    assert sr.counts["prefix_tokens"] * cfg.rollout.group_size == total_prefix
+    assert counts.prefix_tokens * cfg.rollout.group_size == total_prefix
     batch = _check_mask_and_logprobs(parts, prefix)
     for i, r in enumerate(prefix):
         k = len(r.prompt_ids) - len(plain[r.question_id])
@@ -78,13 +80,14 @@ def test_hint_lives_in_the_prompt_and_leaking_hints_are_dropped(tmp_path, micro_
     for q in qs:  # the recorded teacher answers the Fig. 19 request by its id
         parts.io.teacher.by_id[f"hint:{q['id']}"] = [CLEAN_HINT]
     parts.io.teacher.by_id[f"hint:{leak_q['id']}"] = [f"The answer is {leak_q['answer']}."]
-    sr = collect(parts.io, cfg, qs, [], step=1, local_cap=4, seed=5)
-    add_guidance_groups(parts.io, cfg, sr, tokenizer=tok, replay_ids=set(), step=1, local_cap=4, seed=5)
+    sr = collect(parts.io, cfg, qs, [], step=1, cap=cfg.aug_cap, seed=5)
+    counts = BaselineCounts()
+    add_guidance_groups(parts, sr, counts, replay_ids=set(), step=1, order=list(range(len(qs))), seed=5)
     hint = [r for r in sr.rollouts if r.kind == "hint"]
-    hard_teacher_ok = sr.counts["hint_groups"] + sr.counts["hint_leaks"]
-    assert hint and sr.counts["hint_groups"] == len({r.uid for r in hint}) > 0
+    hard_teacher_ok = counts.hint_groups + counts.hint_leaks
+    assert hint and counts.hint_groups == len({r.uid for r in hint}) > 0
     assert leak_q["id"] not in {r.question_id for r in hint}
-    assert sr.counts["hint_leaks"] == (1 if any(o[0] == leak_q["id"] and o[1] < 0.5 for o in sr.outcomes) else 0)
+    assert counts.hint_leaks == (1 if any(o[0] == leak_q["id"] and o[1] < 0.5 for o in sr.outcomes) else 0)
     assert hard_teacher_ok <= 4
     batch = _check_mask_and_logprobs(parts, hint)
     targets = batch.input_ids[:, 1:]

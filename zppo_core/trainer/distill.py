@@ -11,8 +11,8 @@ differ:
 * **On-Distill**: the sequences are the student's own G_S plain rollouts.
 
 On each sequence (prompt rendered by the student's processor + response tokens), the teacher
-model -- loaded IN PROCESS from ``model.teacher``, frozen, prepared like the student (sharded
-under FSDP) -- gives its next-token distribution at every response position; the loss is the
+model -- loaded IN PROCESS from ``model.teacher``, frozen, laid out like the student (sharded
+with the trainer's FSDP2 helper under the fsdp2 layout) -- gives its next-token distribution at every response position; the loss is the
 per-token full-vocabulary JSD (:func:`zppo_core.loss.jsd_loss`) aggregated like the RL loss
 (``algo.loss_agg``, token mean over the whole batch on all ranks) and applied in ONE optimizer
 update per rollout step (micro-batched gradient accumulation). The served teacher's text never
@@ -42,7 +42,9 @@ from zppo_core.loss import jsd_loss
 from zppo_core.prompts import build_plain
 from zppo_core.trainer.batch import Batch, Rollout, collate
 from zppo_core.trainer.distributed import Dist
+from zppo_core.trainer.metrics_baselines import BaselineCounts
 from zppo_core.trainer.rollout import RolloutIO, make_request
+from zppo_core.trainer.state import UpdateContext
 
 
 class TokenizerMismatch(ValueError):
@@ -64,19 +66,20 @@ def check_tokenizers(student_tok: Any, teacher_tok: Any, student: str, teacher: 
     )
 
 
-def prepare_frozen(dist: Dist, model: Any) -> Any:
-    """Place a frozen model like the student: sharded under FSDP (FSDP2 ``fully_shard`` with the
-    run's plugin settings), a full copy on this rank's device otherwise (no DDP wrapper: no grads)."""
+def prepare_frozen(cfg: Any, dist: Dist, model: Any) -> Any:
+    """Lay out a frozen model like the student: sharded with the trainer's own FSDP2 helper
+    (:func:`zppo_core.trainer.parallel.apply_fsdp2`, same mesh / mixed precision / resharding)
+    under the fsdp2 layout, a full copy on this rank's device otherwise (no DDP wrapper: no grads)."""
     model.requires_grad_(False)
     model.eval()
-    acc = dist.acc
+    model = model.to(dist.device)
     if dist.is_fsdp:
-        if getattr(acc, "is_fsdp2", False):
-            from accelerate.utils.fsdp_utils import fsdp2_prepare_model
+        from zppo_core.trainer.build import torch_dtype
+        from zppo_core.trainer.parallel import apply_fsdp2
 
-            return fsdp2_prepare_model(acc, model)
-        return acc.prepare_model(model)
-    return model.to(dist.device)
+        apply_fsdp2(model, compute_dtype=torch_dtype(cfg.model.dtype), device_type=dist.device.type,
+                    reshard_after_forward=cfg.parallel.reshard_after_forward)
+    return model
 
 
 def load_teacher(cfg: Any, dist: Dist, student_processor: Any, student_dir: str) -> Any:
@@ -91,12 +94,13 @@ def load_teacher(cfg: Any, dist: Dist, student_processor: Any, student_dir: str)
     if is_vlm_dir(student_dir) and not is_vlm_dir(teacher_dir):
         raise ValueError(f"distillation: the student {cfg.model.student!r} is a VLM but the teacher "
                          f"{cfg.model.teacher!r} has no vision tower; it cannot score image prompts")
-    return prepare_frozen(dist, model)
+    return prepare_frozen(cfg, dist, model)
 
 
 def off_policy_sequences(io: RolloutIO, cfg: Any, questions: list[dict[str, Any]], replay_ids: set[str],
-                         tokenizer: Any, *, step: int, seed: int) -> tuple[list[Rollout], dict[str, float]]:
-    """Off-Distill's batch: the correct ones of G_T fresh teacher rollouts per question."""
+                         tokenizer: Any, *, step: int, seed: int) -> tuple[list[Rollout], int, int, float]:
+    """Off-Distill's batch: the correct ones of G_T fresh teacher rollouts per question.
+    Returns ``(sequences, teacher rollouts drawn, of which correct, seconds)``."""
     t0 = time.perf_counter()
     params = SamplingParams.from_config(cfg.rollout.teacher, seed=seed + 2)
     reqs = [make_request(q, build_plain(q["question"]), q["id"], io.load_image) for q in questions]
@@ -116,8 +120,7 @@ def off_policy_sequences(io: RolloutIO, cfg: Any, questions: list[dict[str, Any]
             out.append(Rollout(uid=f"{q['id']}:teacher:{step}", kind="teacher", question_id=q["id"],
                                prompt_ids=list(prompt_ids), response_ids=[int(i) for i in ids], reward=1.0,
                                finish_reason=s.finish_reason, mm=mm, is_replay=q["id"] in replay_ids))
-    return out, {"teacher_rollouts": float(drawn), "teacher_correct": float(correct),
-                 "teacher_time": time.perf_counter() - t0}
+    return out, drawn, correct, time.perf_counter() - t0
 
 
 def forward_logits(model: Any, batch: Batch) -> torch.Tensor:
@@ -144,32 +147,32 @@ def _micro(model, teacher, batch: Batch, agg: str, norm_kw: dict, dummy: bool):
     return jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=agg, **norm_kw)
 
 
-def distill_update(model: Any, teacher: Any, optimizer: Any, seqs: list[Rollout], *, algo: Any, micro_batch: int,
-                   grad_clip: float, pad_id: int, vision_ids: set[int], dist: Dist, filler: Rollout) -> dict[str, float]:
-    """One JSD update on the whole batch ``seqs`` (all ranks); returns the ``train/*`` and
-    ``distill/jsd`` / ``distill/tokens`` metrics."""
-    batches = [collate(seqs[i : i + micro_batch], pad_id, vision_ids) for i in range(0, len(seqs), micro_batch)]
+def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout]) -> dict[str, float]:
+    """One JSD update on the whole batch ``seqs`` (all ranks; ``ctx`` the run's update context);
+    returns the ``train/*`` and ``distill/jsd`` / ``distill/tokens`` metrics."""
+    dist, mb = ctx.dist, ctx.micro_batch
+    batches = [collate(seqs[i : i + mb], ctx.pad_id, ctx.vision_ids) for i in range(0, len(seqs), mb)]
     n_tok = sum(int(b.response_mask.sum()) for b in batches)
     n_seq = sum(int((b.response_mask.sum(1) > 0).sum()) for b in batches)
     g_tok, g_seq = dist.sum([n_tok, n_seq])
     if g_tok == 0:
         return _metrics(0.0, 0.0, 0.0, 0.0, 0)
-    norm_kw = ({"token_normalizer": g_tok / dist.world} if algo.loss_agg == "token"
+    norm_kw = ({"token_normalizer": g_tok / dist.world} if ctx.algo.loss_agg == "token"
                else {"seq_normalizer": max(g_seq, 1.0) / dist.world})
     n_micro = dist.max_int(len(batches))
-    optimizer.zero_grad(set_to_none=True)
+    ctx.optimizer.zero_grad(set_to_none=True)
     loss_sum = jsd_sum = 0.0
     for j in range(n_micro):
         dummy = j >= len(batches)  # this rank is out of data: a zero-weight pass keeps collectives matched
-        batch = collate([filler], pad_id, vision_ids) if dummy else batches[j]
-        with dist.maybe_no_sync(model, skip_sync=j < n_micro - 1):
-            loss, m = _micro(model, teacher, batch, algo.loss_agg, norm_kw, dummy)
+        batch = collate([ctx.filler()], ctx.pad_id, ctx.vision_ids) if dummy else batches[j]
+        with dist.maybe_no_sync(ctx.model, skip_sync=j < n_micro - 1):
+            loss, m = _micro(ctx.model, teacher, batch, ctx.algo.loss_agg, norm_kw, dummy)
             dist.backward(loss)
         loss_sum += float(loss.detach())
         jsd_sum += m["jsd"] * m["n_tokens"]
-    grad_norm = dist.clip_grad_norm(model, grad_clip)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    grad_norm = dist.clip_grad_norm(ctx.model, ctx.grad_clip)
+    ctx.optimizer.step()
+    ctx.optimizer.zero_grad(set_to_none=True)
     loss_sum, jsd_sum = dist.sum([loss_sum, jsd_sum])
     return _metrics(loss_sum / dist.world, grad_norm, jsd_sum / g_tok, g_tok, 1)
 
@@ -202,17 +205,20 @@ __all__ = [
 ]
 
 
-def distill_step(parts: Any, sr: Any, questions: list[dict[str, Any]], replay_ids: set[str], *, step: int,
-                 seed: int) -> dict[str, float]:
+def distill_step(parts: Any, sr: Any, counts: BaselineCounts, questions: list[dict[str, Any]],
+                 replay_ids: set[str], *, step: int, seed: int) -> dict[str, float]:
     """The distillation rows' update of one step (replaces the I RL updates): Off-Distill draws its
-    teacher sequences (counted in ``sr.counts``), On-Distill uses the plain student rollouts."""
+    teacher sequences (counted in ``counts`` and in ``sr.counts``' teacher counters), On-Distill
+    uses the plain student rollouts."""
     cfg = parts.cfg
     if cfg.zppo.distill == "off":
-        seqs, c = off_policy_sequences(parts.io, cfg, questions, replay_ids, parts.tokenizer, step=step, seed=seed)
-        for k, v in c.items():
-            sr.counts[k] = sr.counts.get(k, 0.0) + v
+        seqs, drawn, correct, secs = off_policy_sequences(parts.io, cfg, questions, replay_ids, parts.tokenizer,
+                                                          step=step, seed=seed)
+        counts.distill_teacher_rollouts += drawn
+        counts.distill_teacher_correct += correct
+        sr.counts.teacher_rollouts += drawn
+        sr.counts.teacher_correct += correct
+        sr.counts.teacher_time += secs
     else:
         seqs = [r for r in sr.rollouts if r.kind == "plain"]
-    return distill_update(parts.model, parts.teacher, parts.optimizer, seqs, algo=cfg.algo,
-                          micro_batch=cfg.schedule.micro_batch, grad_clip=cfg.optim.grad_clip, pad_id=parts.pad_id,
-                          vision_ids=parts.vision_ids, dist=parts.dist, filler=sr.rollouts[0])
+    return distill_update(parts.update, parts.teacher, seqs)

@@ -3,8 +3,8 @@
 Runs after Stage 1 (plain rollouts) of the step, on this rank's share: the selection is
 :mod:`zppo_core.guidance` (pure), this module does the I/O.
 
-* **X_aug**: the ``local_cap`` hardest plain questions (mean plain reward < tau, ascending), as
-  ZPPO's pre-cap. G_T teacher rollouts per question (online, plain prompt p(x), graded by the
+* **X_aug**: the ``rho_aug * |X_new|`` hardest plain questions of the step (mean plain reward
+  < tau, ascending), decided once over all ranks -- exactly ZPPO's global pre-cap. G_T teacher rollouts per question (online, plain prompt p(x), graded by the
   same reward). A question whose teacher rollouts are all wrong gets no extra group.
 * **Hint**: one correct teacher rollout (uniform) goes into the Fig. 19 prompt; the teacher's
   answer (its ``<think>`` part removed) is the hint. A hint that leaks the gold answer or holds a
@@ -20,8 +20,8 @@ Runs after Stage 1 (plain rollouts) of the step, on this rank's share: the selec
   continuation. The reward grades prefix text + continuation (the whole trajectory).
 
 Groups get uids ``f"{question_id}:hint:{step}"`` / ``f"{question_id}:prefix:{step}"`` and
-kinds ``"hint"`` / ``"prefix"``. Counts land in ``sr.counts`` (teacher rollouts also in the
-``zppo/teacher_*`` counts).
+kinds ``"hint"`` / ``"prefix"``. Counts land in a :class:`BaselineCounts`; teacher rollouts and
+times also in ``sr.counts`` (the ``zppo/teacher_*`` and ``perf/*`` metrics).
 """
 
 from __future__ import annotations
@@ -30,14 +30,12 @@ import random
 import time
 from typing import Any
 
+from zppo_core import zpd
 from zppo_core.engines.base import GenerationRequest, SamplingParams
-from zppo_core.guidance import guidance_targets, hint_leak, pick_correct, prefix_ids
+from zppo_core.guidance import hard_entries, hint_leak, pick_correct, prefix_ids
 from zppo_core.prompts import build_hint_prompt, build_hint_question, build_plain, strip_think
-from zppo_core.trainer.rollout import RolloutIO, StepRollouts, _to_rollouts, make_request
-
-#: count keys this module adds to ``StepRollouts.counts`` (summed over ranks for the metrics)
-COUNT_KEYS = ("hint_groups", "hint_reward_sum", "hint_rollouts", "hint_leaks", "hint_unavailable",
-              "prefix_groups", "prefix_reward_sum", "prefix_rollouts", "prefix_tokens")
+from zppo_core.trainer.metrics_baselines import BaselineCounts
+from zppo_core.trainer.rollout import RolloutIO, StepRollouts, _student_generate, _to_rollouts, make_request
 
 
 def teacher_rollouts(io: RolloutIO, questions: list[dict[str, Any]], n: int, params: SamplingParams):
@@ -50,7 +48,8 @@ def teacher_rollouts(io: RolloutIO, questions: list[dict[str, Any]], n: int, par
     return out
 
 
-def _hints(io: RolloutIO, cfg: Any, chosen: list[tuple[dict, str]], seed: int, counts: dict) -> list[tuple[dict, str]]:
+def _hints(io: RolloutIO, cfg: Any, chosen: list[tuple[dict, str]], seed: int,
+           counts: BaselineCounts) -> list[tuple[dict, str]]:
     """Teacher hints for ``[(question, correct teacher text)]``; leaking / empty ones dropped."""
     z = cfg.zppo
     params = SamplingParams.from_config(cfg.rollout.teacher, seed=seed, max_new_tokens=z.hint_max_tokens,
@@ -62,19 +61,28 @@ def _hints(io: RolloutIO, cfg: Any, chosen: list[tuple[dict, str]], seed: int, c
         hint = strip_think(ss[0].text) if ss and ss[0].finish_reason != "missing" else ""
         reason = hint_leak(hint, q["answer"])
         if reason == "empty":
-            counts["hint_unavailable"] += 1
+            counts.hint_unavailable += 1
         elif reason is not None:
-            counts["hint_leaks"] += 1
+            counts.hint_leaks += 1
         else:
             kept.append((q, hint))
     return kept
+
+
+def _prefix_request(io: RolloutIO, tokenizer: Any, q: dict, text: str, alpha: float, uid: str):
+    """(request from the plain prompt ids + the forced prefix, prefix text, prefix length)."""
+    plain = make_request(q, build_plain(q["question"]), q["id"], io.load_image)
+    prefix = prefix_ids(tokenizer(text, add_special_tokens=False)["input_ids"], alpha)
+    req = GenerationRequest(messages=plain.messages, images=plain.images, request_id=uid,
+                            prompt_ids=list(io.render(plain)[0]) + prefix)
+    return req, tokenizer.decode(prefix), len(prefix)
 
 
 def _student_groups(io: RolloutIO, items: list[tuple[dict, GenerationRequest, str]], kind: str, n: int,
                     params: SamplingParams, replay_ids: set[str], step: int):
     """G_S student rollouts per ``(question, request, graded text prefix)``; rollouts of ``kind``."""
     rollouts = []
-    samples = io.student.generate([r for _, r, _ in items], n, params) if items else []
+    samples = _student_generate(io, [r for _, r, _ in items], n, params)
     for (q, req, head), ss in zip(items, samples):
         rewards = io.grade([head + s.text for s in ss], q)
         rollouts += _to_rollouts(io, req, ss, rewards, uid=f"{q['id']}:{kind}:{step}", kind=kind, q=q,
@@ -82,45 +90,51 @@ def _student_groups(io: RolloutIO, items: list[tuple[dict, GenerationRequest, st
     return rollouts
 
 
-def add_guidance_groups(io: RolloutIO, cfg: Any, sr: StepRollouts, *, tokenizer: Any, replay_ids: set[str],
-                        step: int, local_cap: int, seed: int) -> None:
-    """Hint or Prefix groups (``cfg.zppo.guidance``) for this rank's X_aug, appended to ``sr``."""
-    z, ro, counts = cfg.zppo, cfg.rollout, sr.counts
-    for k in COUNT_KEYS:
-        counts.setdefault(k, 0.0)
-    targets = [q for _, _, q in guidance_targets(sr.outcomes, z.tau, local_cap)]
-    if not z.guidance or not targets:
-        return
+def _x_aug(parts: Any, sr: StepRollouts, order: list[int]) -> list[dict[str, Any]]:
+    """This rank's questions of the step's X_aug (global pre-cap over every rank's hard ones)."""
+    cfg = parts.cfg
+    ids = zpd.global_precap(parts.dist.gather(hard_entries(sr.outcomes, order, cfg.zppo.tau)), cfg.aug_cap)
+    rank_of = {qid: i for i, qid in enumerate(ids)}
+    mine = [q for qid, _, q in sr.outcomes if qid in rank_of]
+    return sorted(mine, key=lambda q: rank_of[q["id"]])
+
+
+def add_guidance_groups(parts: Any, sr: StepRollouts, counts: BaselineCounts, *, replay_ids: set[str],
+                        step: int, order: list[int], seed: int) -> None:
+    """Hint or Prefix groups (``zppo.guidance``) for this rank's part of X_aug, appended to ``sr``.
+
+    ``order``: the global position of each of this rank's questions (new, then replayed).
+    Every rank calls it (the X_aug gather and a collective student backend need all ranks).
+    """
+    io, cfg = parts.io, parts.cfg
+    z, ro = cfg.zppo, cfg.rollout
+    targets = _x_aug(parts, sr, order)
     t0 = time.perf_counter()
     teach = teacher_rollouts(io, targets, ro.teacher_group_size, SamplingParams.from_config(ro.teacher, seed=seed + 2))
-    counts["teacher_rollouts"] = counts.get("teacher_rollouts", 0) + sum(len(r) for _, r in teach)
-    counts["teacher_correct"] = counts.get("teacher_correct", 0) + sum(sum(r) for _, r in teach)
+    sr.counts.teacher_rollouts += sum(len(r) for _, r in teach)
+    sr.counts.teacher_correct += int(sum(sum(r) for _, r in teach))
     rng = random.Random(seed)
     chosen = [(q, texts[i]) for q, (texts, rewards) in zip(targets, teach)
               if (i := pick_correct(rewards, rng)) is not None]
     items: list[tuple[dict, GenerationRequest, str]] = []
     if z.guidance == "hint":
         for q, hint in _hints(io, cfg, chosen, seed + 3, counts):
-            items.append((q, make_request(q, build_hint_question(q["question"], hint), f"{q['id']}:hint:{step}",
-                                          io.load_image), ""))
+            text = build_hint_question(q["question"], hint)
+            items.append((q, make_request(q, text, f"{q['id']}:hint:{step}", io.load_image), ""))
     else:
         for q, text in chosen:
-            plain = make_request(q, build_plain(q["question"]), q["id"], io.load_image)
-            prefix = prefix_ids(tokenizer(text, add_special_tokens=False)["input_ids"], z.prefix_alpha)
-            ids = list(io.render(plain)[0]) + prefix
-            req = GenerationRequest(messages=plain.messages, images=plain.images, request_id=f"{q['id']}:prefix:{step}",
-                                    prompt_ids=ids)
-            items.append((q, req, tokenizer.decode(prefix)))
-            counts["prefix_tokens"] += len(prefix)
-    counts["teacher_time"] = counts.get("teacher_time", 0.0) + time.perf_counter() - t0
+            req, head, k = _prefix_request(io, parts.tokenizer, q, text, z.prefix_alpha, f"{q['id']}:prefix:{step}")
+            items.append((q, req, head))
+            counts.prefix_tokens += k
+    sr.counts.teacher_time += time.perf_counter() - t0
     t1 = time.perf_counter()
     new = _student_groups(io, items, z.guidance, ro.group_size, SamplingParams.from_config(ro.student, seed=seed + 4),
                           replay_ids, step)
-    counts["rollout_time"] = counts.get("rollout_time", 0.0) + time.perf_counter() - t1
+    sr.counts.rollout_time += time.perf_counter() - t1
     sr.rollouts += new
-    counts[f"{z.guidance}_groups"] += len(items)
-    counts[f"{z.guidance}_rollouts"] += len(new)
-    counts[f"{z.guidance}_reward_sum"] += sum(r.reward for r in new)
+    setattr(counts, f"{z.guidance}_groups", getattr(counts, f"{z.guidance}_groups") + len(items))
+    setattr(counts, f"{z.guidance}_rollouts", getattr(counts, f"{z.guidance}_rollouts") + len(new))
+    setattr(counts, f"{z.guidance}_reward_sum", getattr(counts, f"{z.guidance}_reward_sum") + sum(r.reward for r in new))
 
 
-__all__ = ["COUNT_KEYS", "add_guidance_groups", "teacher_rollouts"]
+__all__ = ["add_guidance_groups", "teacher_rollouts"]
