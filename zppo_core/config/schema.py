@@ -12,27 +12,55 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # --------------------------------------------------------------------------------------------
 # Method presets: the paper's RL rows as switches, never as code forks.
 # --------------------------------------------------------------------------------------------
-#: method name -> (replay buffer on, BCQ on, NCQ on)
-METHODS: dict[str, tuple[bool, bool, bool]] = {
-    "grpo": (False, False, False),
-    "grpo_replay": (True, False, False),  # GRPO-dagger
-    "grpo_both": (False, True, True),  # BCQ+NCQ without buffer
-    "grpo_replay_bcq": (True, True, False),
-    "grpo_replay_ncq": (True, False, True),
-    "zppo": (True, True, True),
+class MethodSpec(NamedTuple):
+    """What one ``zppo.method`` switches on in the one training loop.
+
+    ``replay``: the prompt replay buffer (†); ``bcq`` / ``ncq``: ZPPO's reformulated groups;
+    ``distill``: ``""`` (RL: clipped surrogate, I updates) | ``"off"`` (JSD on correct teacher
+    rollouts, Alg. 2) | ``"on"`` (JSD on the student's own rollouts, Alg. 3) -- one JSD update per
+    step; ``guidance``: ``""`` | ``"hint"`` (Alg. 5) | ``"prefix"`` (Alg. 6) extra groups on X_aug.
+    """
+
+    replay: bool
+    bcq: bool
+    ncq: bool
+    distill: str = ""
+    guidance: str = ""
+
+
+#: method name -> what it switches on, in the paper's row order (Tabs. 1, 2 and 4)
+METHODS: dict[str, MethodSpec] = {
+    "off_distill": MethodSpec(False, False, False, distill="off"),
+    "off_distill_replay": MethodSpec(True, False, False, distill="off"),  # Off-Distill-dagger
+    "on_distill": MethodSpec(False, False, False, distill="on"),
+    "on_distill_replay": MethodSpec(True, False, False, distill="on"),  # On-Distill-dagger
+    "grpo": MethodSpec(False, False, False),
+    "grpo_replay": MethodSpec(True, False, False),  # GRPO-dagger
+    "grpo_both": MethodSpec(False, True, True),  # BCQ+NCQ without buffer
+    "grpo_replay_hint": MethodSpec(True, False, False, guidance="hint"),
+    "grpo_replay_prefix": MethodSpec(True, False, False, guidance="prefix"),
+    "grpo_replay_bcq": MethodSpec(True, True, False),
+    "grpo_replay_ncq": MethodSpec(True, False, True),
+    "zppo": MethodSpec(True, True, True),
 }
 
-#: Display names used in tables (paper's row labels).
+#: Display names used in tables (paper's row labels), in the paper's row order.
 METHOD_LABELS: dict[str, str] = {
     "base": "Base",
+    "off_distill": "+Off-Distill",
+    "off_distill_replay": "+Off-Distill†",
+    "on_distill": "+On-Distill",
+    "on_distill_replay": "+On-Distill†",
     "grpo": "+GRPO",
     "grpo_replay": "+GRPO†",
     "grpo_both": "+GRPO+Both",
+    "grpo_replay_hint": "+GRPO†+Hint",
+    "grpo_replay_prefix": "+GRPO†+Prefix",
     "grpo_replay_bcq": "+GRPO†+BCQ",
     "grpo_replay_ncq": "+GRPO†+NCQ",
     "zppo": "+ZPPO",
@@ -67,13 +95,12 @@ class ModelConfig:
     #: base URL of the OpenAI-compatible server for teacher / judge (a `vllm serve` endpoint)
     teacher_url: str = "http://127.0.0.1:8000/v1"
     judge_url: str = "http://127.0.0.1:8000/v1"
+    #: compute dtype of the student's forward (FSDP2 mixed-precision param dtype / autocast);
+    #: master weights and optimizer state are always float32
     dtype: str = "bfloat16"
     trust_remote_code: bool = False
     min_pixels: int = 256 * 32 * 32
     max_pixels: int = 1280 * 32 * 32
-    #: Revision pins for hub models ("" = default branch).
-    student_revision: str = ""
-    teacher_revision: str = ""
 
 
 @dataclass
@@ -84,7 +111,9 @@ class RolloutConfig:
     teacher_group_size: int = 4  # G_T
     student: SamplingConfig = field(default_factory=SamplingConfig)
     teacher: SamplingConfig = field(default_factory=SamplingConfig)
-    max_prompt_tokens: int = 4_096  # plain prompts only
+    #: longest plain prompt (chat template + image tokens) the trainer accepts; a longer one is an
+    #: error naming the question (curation already drops them)
+    max_prompt_tokens: int = 4_096
     #: tensor-parallel degree of student / teacher engines
     student_tp: int = 1
     teacher_tp: int = 1
@@ -114,18 +143,39 @@ class ZPPOConfig:
     #: (model.judge via model.judge_backend, decoding eval.judge_sampling), as the paper. False:
     #: the rule grader scores every row (offline profiles without a judge model).
     judge_rewards: bool = True
+    #: Prefix baseline (Alg. 6): fraction alpha of a correct teacher rollout forced as prefix
+    prefix_alpha: float = 0.4
+    #: decoding of the teacher's hint (Hint baseline, Fig. 19; paper: NOT FOUND -> greedy,
+    #: capped like a compressed candidate)
+    hint_max_tokens: int = 512
+    hint_temperature: float = 0.0
 
     @property
     def use_replay(self) -> bool:
-        return METHODS[self.method][0]
+        return METHODS[self.method].replay
 
     @property
     def use_bcq(self) -> bool:
-        return METHODS[self.method][1]
+        return METHODS[self.method].bcq
 
     @property
     def use_ncq(self) -> bool:
-        return METHODS[self.method][2]
+        return METHODS[self.method].ncq
+
+    @property
+    def distill(self) -> str:
+        """"" (RL) | "off" | "on" (distillation baselines)."""
+        return METHODS[self.method].distill
+
+    @property
+    def guidance(self) -> str:
+        """"" | "hint" | "prefix" (prompt-guidance baselines)."""
+        return METHODS[self.method].guidance
+
+    @property
+    def needs_teacher_backend(self) -> bool:
+        """Teacher generation is used: BCQ, compression of NCQ, Off-Distill, Hint, Prefix."""
+        return self.use_bcq or (self.use_ncq and self.compression) or self.distill == "off" or bool(self.guidance)
 
 
 @dataclass
@@ -154,6 +204,22 @@ class OptimConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     warmup_ratio: float = 0.0
+
+
+@dataclass
+class ParallelConfig:
+    """How the student is sharded across training processes and how memory is traded for compute."""
+
+    #: auto | fsdp2 | ddp | single. auto: fsdp2 when launched with an FSDP accelerate config
+    #: (``distributed_type: FSDP``), ddp for other multi-process launches, single for one process
+    strategy: str = "auto"
+    #: FSDP2: free the gathered parameters after each forward (full shard) or keep them (ZeRO-2)
+    reshard_after_forward: bool = True
+    #: recompute each decoder layer's activations in the backward instead of storing them
+    activation_checkpointing: bool = False
+    #: token log-probs in chunks of this many positions (no full-vocabulary fp32 logits of the
+    #: whole micro-batch); 0 = one pass over all positions
+    logprob_chunk: int = 0
 
 
 @dataclass
@@ -275,9 +341,8 @@ class PipelineConfig:
 
     #: sweep of the pipeline; empty students/seeds = ``[model.student]`` / ``[schedule.seed]``
     students: list[str] = field(default_factory=list)
-    methods: list[str] = field(
-        default_factory=lambda: ["grpo", "grpo_replay", "grpo_both", "grpo_replay_bcq", "grpo_replay_ncq", "zppo"]
-    )
+    #: every row of the paper's Tabs. 1, 2 and 4 by default (``METHODS``, paper row order)
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
     seeds: list[int] = field(default_factory=list)
     #: also evaluate the untrained student (the "Base" row)
     evaluate_base: bool = True
@@ -305,6 +370,7 @@ class Config:
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     curation: CurationConfig = field(default_factory=CurationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -351,8 +417,21 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"algo.adv_scope: {cfg.algo.adv_scope!r} not in step|minibatch")
     if cfg.algo.loss_agg not in ("token", "sequence"):
         raise ConfigError(f"algo.loss_agg: {cfg.algo.loss_agg!r} not in token|sequence")
+    if cfg.algo.kl_coef != 0.0:
+        raise ConfigError(
+            f"algo.kl_coef: {cfg.algo.kl_coef} is not supported (the trainer keeps no reference model; "
+            "the paper trains without a KL term): set algo.kl_coef: 0.0"
+        )
+    if cfg.parallel.strategy not in ("auto", "fsdp2", "ddp", "single"):
+        raise ConfigError(f"parallel.strategy: {cfg.parallel.strategy!r} not in auto|fsdp2|ddp|single")
+    if cfg.parallel.logprob_chunk < 0:
+        raise ConfigError("parallel.logprob_chunk must be >= 0 (0 = no chunking)")
+    if cfg.model.dtype not in ("bfloat16", "float16", "float32"):
+        raise ConfigError(f"model.dtype: {cfg.model.dtype!r} not in bfloat16|float16|float32")
     if cfg.algo.iterations < 1:
         raise ConfigError("algo.iterations must be >= 1")
+    if not 0.0 <= cfg.zppo.prefix_alpha <= 1.0:
+        raise ConfigError(f"zppo.prefix_alpha: {cfg.zppo.prefix_alpha} not in [0, 1]")
     if cfg.zppo.ncq_order not in ("rollout", "shuffle"):
         raise ConfigError(f"zppo.ncq_order: {cfg.zppo.ncq_order!r} not in rollout|shuffle")
     for role in ("student_backend", "teacher_backend", "judge_backend"):
