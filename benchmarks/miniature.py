@@ -2,8 +2,8 @@
 
 1. **Reading gate** (:mod:`benchmarks.miniature_gate`): plain vs BCQ accuracy of the student on
    hard in-family items; printed first; the comparison runs whatever its verdict, and says it.
-2. **Comparison**: Base and every RL row (GRPO, GRPO†, GRPO†+BCQ, GRPO†+NCQ, ZPPO; the
-   distillation rows of :data:`DISTILL_METHODS` once they exist) x seeds, each trained by the real
+2. **Comparison**: Base, every RL row (GRPO, GRPO†, GRPO†+BCQ, GRPO†+NCQ, ZPPO) and the
+   distillation rows of :data:`DISTILL_METHODS` (Off-/On-Distill(†)) x seeds, each trained by the real
    trainer (``python -m zppo_core.trainer.cli``, same steps and batch for every method) and
    evaluated by the real evaluator (``eval.runner.evaluate``) on MiniAdd (in-family test split)
    and the held-out families MiniMul / MiniSub.
@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 RL_METHODS = ["grpo", "grpo_replay", "grpo_replay_bcq", "grpo_replay_ncq", "zppo"]
-#: hook for the distillation baselines (Off-/On-Distill(†)): add their method names here once the
-#: trainer knows them; each is run and tabulated like the RL rows
-DISTILL_METHODS: list[str] = []
+#: the distillation baselines (Off-/On-Distill and their replay-buffer † variants), run and tabulated
+#: like the RL rows (same steps, batch and teacher)
+DISTILL_METHODS: list[str] = ["off_distill", "off_distill_replay", "on_distill", "on_distill_replay"]
 IN_FAMILY = "MiniAdd"
 
 
