@@ -330,3 +330,14 @@ def test_never_raises_on_non_strings(bad):
 def test_non_string_gold_is_stringified():
     assert G.grade("\\boxed{5}", 5) is True  # type: ignore[arg-type]
     assert G.grade("\\boxed{5}", None) is False  # type: ignore[arg-type]
+
+
+def test_two_unequal_exact_numbers_skip_the_symbolic_check(monkeypatch):
+    from zppo_core import grading as g
+
+    def boom(*a, **k):
+        raise AssertionError("symbolic check called for two exact numbers")
+
+    monkeypatch.setattr(g, "_symbolic_equal", boom)
+    assert g.reward("\\boxed{1912}", "1913") == 0.0
+    assert g.reward("\\boxed{0.5}", "1/2") == 1.0
