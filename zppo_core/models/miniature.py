@@ -262,11 +262,6 @@ def build_world(name: str, out, *, log_every: int = 0) -> None:
     save_processor(tok, out)
 
 
-__all__ = ["FAMILIES", "HELD_OUT_FAMILIES", "Item", "RECIPES", "SPLIT_LENGTHS", "TRAIN_FAMILY", "build_world",
-           "chain_of_thought", "is_test_question", "test_item", "train_rows",
-           "draw_item", "make_example", "solution", "warmstart_world", "wrong_solution"]
-
-
 # ------------------------------------------------------------------------------ data splits
 #: operand lengths of the RL training set and the test splits, and their weights in training
 SPLIT_LENGTHS = (2, 3, 4)
@@ -382,3 +377,10 @@ if __name__ == "__main__":  # python -m zppo_core.models.miniature [--verify] [O
 
     _args = [a for a in sys.argv[1:] if a != "--verify"]
     ship(_args[0] if _args else ASSETS_DIR, verify="--verify" in sys.argv[1:])
+
+
+__all__ = [
+    "FAMILIES", "HELD_OUT_FAMILIES", "Item", "RECIPES", "SPLIT_LENGTHS", "TRAIN_FAMILY", "build_world",
+    "chain_of_thought", "draw_item", "install_world", "is_test_question", "make_example", "recipe_fingerprint",
+    "ship", "solution", "test_item", "train_rows", "warmstart_world", "wrong_solution",
+]
