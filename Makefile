@@ -24,7 +24,7 @@ export DO_NOT_TRACK ?= 1
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: lock venv demo test test-fast test-slow test-all vllm-venv mlflow-ui chromium bench clean help
+.PHONY: lock venv demo test test-fast test-slow test-all vllm-venv mlflow-ui chromium bench clean help miniature miniature-smoke miniature-models
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline on the embedded tiny default"
@@ -34,6 +34,8 @@ help:
 	@echo "make mlflow-ui  - serve the local MLflow store on 127.0.0.1:5000"
 	@echo "make bench      - run the benchmark scripts under benchmarks/"
 	@echo "make lock       - re-resolve dependencies in scratch venvs and rewrite constraints/*.txt"
+	@echo "make miniature  - the paper's comparison in small on this CPU (reading gate, 6 methods x 3 seeds)"
+	@echo "make miniature-models - rebuild the miniature's warm-start weights and check them bit for bit"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -97,8 +99,19 @@ lock:
 	  .lock-venv-vllm/bin/python -m pip freeze | grep -v -i -E '^(torch|torchvision|torchaudio|torchcodec)=='; } > $(VLLM_CONSTRAINTS)
 	rm -rf .lock-venv .lock-venv-vllm
 
+# The miniature (README "The miniature"): reading gate, then Base + 5 RL methods x 3 seeds.
+miniature: venv
+	OMP_NUM_THREADS=1 $(PY) benchmarks/miniature.py $(MINIATURE_ARGS)
+
+miniature-smoke: venv
+	OMP_NUM_THREADS=1 $(PY) benchmarks/miniature.py --smoke --out runs/miniature-smoke
+
+# Rebuild the shipped warm-start weights (assets/miniature/) and check they are identical.
+miniature-models: venv
+	OMP_NUM_THREADS=1 $(PY) -m zppo_core.models.miniature --verify
+
 bench: venv
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/*.py; do case $$b in *miniature*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

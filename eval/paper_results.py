@@ -1,18 +1,11 @@
 """The paper's reported numbers (Tabs. 1, 2, 10, 11, 13): ``PAPER_RESULTS[size][method][abbr]``.
 
 Transcribed from arXiv 2606.18216 (accuracy in %, Qwen3.5 students). ``method`` keys follow
-:data:`zppo_core.config.METHOD_LABELS` plus the distillation baselines. Data only.
+:data:`zppo_core.config.METHOD_LABELS` (Hint / Prefix rows of Tab. 4 are reported only as family
+averages, so they have no per-benchmark entry here). Data only.
 """
 
 from __future__ import annotations
-
-#: display labels of the paper's rows that are not training methods of this repo
-EXTRA_METHOD_LABELS: dict[str, str] = {
-    "off_distill": "+Off-Distill",
-    "off_distill_replay": "+Off-Distill†",
-    "on_distill": "+On-Distill",
-    "on_distill_replay": "+On-Distill†",
-}
 
 SIZES: tuple[str, ...] = ("0.8B", "2B", "4B", "9B")
 

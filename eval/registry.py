@@ -99,7 +99,8 @@ def by_family(family: str, *, offline: bool = False) -> list[Benchmark]:
 
 
 def select(names: list[str] | str) -> list[Benchmark]:
-    """Resolve a selection: names, family names ("VLM"), "all" (the 31) or "offline"."""
+    """Resolve a selection: names, family names ("VLM"), "all" (the 31), "offline" (the tiny
+    profile's generated families) or "miniature" (the miniature world's test splits)."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     out: list[Benchmark] = []
@@ -107,7 +108,9 @@ def select(names: list[str] | str) -> list[Benchmark]:
         if n.lower() == "all":
             out += [b for b in REGISTRY.values() if not b.offline]
         elif n.lower() == "offline":
-            out += [b for b in REGISTRY.values() if b.offline]
+            out += [b for b in REGISTRY.values() if b.offline and not b.extra.get("world")]
+        elif n.lower() == "miniature":
+            out += [b for b in REGISTRY.values() if b.extra.get("world") == "miniature"]
         elif n in FAMILIES:
             out += by_family(n)
         else:
@@ -132,3 +135,4 @@ def listing() -> str:
 # The 31 paper benchmarks are declared in eval.suite (kept apart: it is long and pure data).
 from eval import suite as _suite  # noqa: E402,F401  (registers on import)
 from eval import offline as _offline  # noqa: E402,F401
+from eval import miniature as _miniature  # noqa: E402,F401

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eval.paper_results import EXTRA_METHOD_LABELS, PAPER_RESULTS
+from eval.paper_results import PAPER_RESULTS
 from eval.registry import FAMILIES, by_family
 from zppo_core.config import METHOD_LABELS
 
@@ -23,7 +23,15 @@ def _acc(v: Any) -> float | None:
 
 
 def _label(method: str) -> str:
-    return METHOD_LABELS.get(method, EXTRA_METHOD_LABELS.get(method, method))
+    return METHOD_LABELS.get(method, method)
+
+
+def paper_order(methods) -> list[str]:
+    """``methods`` in the paper's row order (``METHOD_LABELS``: Base, Off-/On-Distill(†), GRPO rows,
+    GRPO†+Hint/+Prefix, GRPO†+BCQ/NCQ, ZPPO); names the paper does not have keep their order, last."""
+    rank = {m: i for i, m in enumerate(METHOD_LABELS)}
+    listed = list(methods)
+    return sorted(listed, key=lambda m: (rank.get(m, len(rank)), listed.index(m)))
 
 
 def _fmt(x: float | None) -> str:
@@ -38,7 +46,8 @@ def family_rows(results_by_method: dict[str, dict[str, Any]], family: str, *, pa
     present = [b for b in benches if any(b.abbr in r for r in results_by_method.values())] if offline else benches
     header = ["Method", *[b.abbr for b in present], f"{family} Avg"]
     rows: list[list[str]] = []
-    for method, res in results_by_method.items():
+    for method in paper_order(results_by_method):
+        res = results_by_method[method]
         accs = [_acc(res.get(b.abbr)) for b in present]
         got = [a for a in accs if a is not None]
         avg = sum(got) / len(got) if got else None

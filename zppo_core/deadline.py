@@ -64,6 +64,7 @@ def _run_with_alarm(fn: Callable[[], T], timeout_s: float) -> T | None:
         try:
             result = _safe(fn)
         except _Timeout:
+            _AlarmState.armed = False  # a repeat alarm must not fire inside the bookkeeping below
             STATS["timeouts"] += 1
             result = None
     finally:

@@ -394,8 +394,8 @@ def _equivalent(pred: str, gold: str, deadline: float) -> bool:
         if pred_letter is not None:
             return pred_letter == gold_letter
     pred_num, gold_num = _as_fraction(pred), _as_fraction(gold)
-    if pred_num is not None and gold_num is not None and pred_num == gold_num:
-        return True
+    if pred_num is not None and gold_num is not None:
+        return pred_num == gold_num  # two exact numbers: no symbolic check can make them equal
     lists = _ordered_lists(pred, gold)
     if lists is not None:  # step c': ordered, element by element, final
         p, g = lists

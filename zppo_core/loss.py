@@ -29,9 +29,15 @@ active one: ``clip_fraction_low`` = ``A<0 and rho<1-clip_low``, ``clip_fraction_
 ``approx_kl`` (k3 estimator of KL(old || new) = ``mean(rho - 1 - log rho)``, >= 0, low variance),
 ``approx_kl_k1`` (``mean(old_logp - logp)``, the naive k1 estimate, may be negative),
 ``ratio_mean``, ``ratio_max``, ``ratio_min``, ``n_tokens``.
+
+Distillation baselines (paper Algs. 2-3): :func:`jsd_loss` / :func:`token_jsd`, the per-token
+Jensen-Shannon divergence between student and teacher next-token distributions over the full
+vocabulary, with the same aggregation modes.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -201,4 +207,63 @@ def _metrics(ratio, log_ratio, adv, mask, clip_low, clip_high, dual_active, pg_t
     }
 
 
-__all__ = ["AGG_MODES", "LOG_RATIO_LIMIT", "policy_loss"]
+def token_jsd(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Per-position Jensen-Shannon divergence over the full vocabulary (natural log).
+
+    ``JSD(P, Q) = 1/2 KL(P || M) + 1/2 KL(Q || M)`` with ``P = softmax(student_logits)``,
+    ``Q = softmax(teacher_logits)`` and ``M = (P + Q) / 2``; bounded by ``ln 2``.
+
+    Args:
+        student_logits: [..., V] (carries the gradient).
+        teacher_logits: [..., V] (detached: the teacher is frozen).
+
+    Returns:
+        [...] float32 per-position divergence.
+    """
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            f"teacher_logits: shape {tuple(teacher_logits.shape)} != student_logits shape "
+            f"{tuple(student_logits.shape)} (slice both to the shared vocabulary first)"
+        )
+    log_p = torch.log_softmax(student_logits.float(), dim=-1)
+    log_q = torch.log_softmax(teacher_logits.detach().float(), dim=-1)
+    log_m = torch.logsumexp(torch.stack([log_p, log_q]), dim=0) - math.log(2.0)
+    kl_pm = (log_p.exp() * (log_p - log_m)).sum(-1)
+    kl_qm = (log_q.exp() * (log_q - log_m)).sum(-1)
+    return 0.5 * (kl_pm + kl_qm)
+
+
+def jsd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    mask: torch.Tensor,
+    agg: str = _DEFAULTS.loss_agg,
+    token_normalizer: float | None = None,
+    seq_normalizer: float | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Distillation loss (Off-/On-Distill baselines): per-token JSD between the student's and the
+    teacher's next-token distributions at the same prefix, aggregated like :func:`policy_loss`.
+
+    Args:
+        student_logits: [B, T, V] next-token logits of the student at the scored positions.
+        teacher_logits: [B, T, V] the teacher's logits at the same positions (no gradient).
+        mask: [B, T] bool/0-1, True on the positions that enter the loss (response tokens).
+        agg, token_normalizer, seq_normalizer: as in :func:`policy_loss`.
+
+    Returns:
+        ``(loss, metrics)``: metrics ``jsd`` (mean per-token JSD over masked positions, nats)
+        and ``n_tokens``.
+    """
+    _check_options(agg, 0.0, 0.0, None, 0.0, None, token_normalizer, seq_normalizer)
+    if student_logits.dim() != 3:
+        raise ValueError(f"student_logits: expected [B, T, V], got shape {tuple(student_logits.shape)}")
+    if mask.shape != student_logits.shape[:2]:
+        raise ValueError(f"mask: shape {tuple(mask.shape)} != [B, T] = {tuple(student_logits.shape[:2])}")
+    mask = mask.to(torch.bool)
+    per_token = _masked(token_jsd(student_logits, teacher_logits), mask)
+    loss = _aggregate(per_token, mask, agg, token_normalizer, seq_normalizer)
+    n = int(mask.sum())
+    return loss, {"jsd": float(per_token.detach().sum()) / n if n else 0.0, "n_tokens": float(n)}
+
+
+__all__ = ["AGG_MODES", "LOG_RATIO_LIMIT", "jsd_loss", "policy_loss", "token_jsd"]

@@ -36,7 +36,7 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "zppo/hard_count": MetricSpec("number of hard plain questions (new + replayed)", "count"),
     "zppo/bcq_count": MetricSpec("BCQ groups built this step (after the rho_aug cap)", "count"),
     "zppo/ncq_count": MetricSpec("NCQ groups built this step (after the rho_aug cap)", "count"),
-    "zppo/teacher_rollouts": MetricSpec("teacher rollouts drawn this step (G_T per teacher-visited question)", "count"),
+    "zppo/teacher_rollouts": MetricSpec("teacher rollouts drawn this step (G_T per teacher-visited question: BCQ pool, Off-Distill, Hint/Prefix)", "count"),
     "zppo/teacher_pass_rate": MetricSpec("fraction of teacher rollouts graded correct (0 when none drawn)", "fraction 0-1"),
     "zppo/compressions": MetricSpec("candidate compressions requested from the teacher backend", "count"),
     "zppo/compression_fallbacks": MetricSpec(
@@ -65,19 +65,39 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "buffer/graduations": MetricSpec("buffered questions removed this step because mean plain reward >= tau", "count"),
     "buffer/evictions": MetricSpec("questions evicted FIFO this step because the buffer was over capacity", "count"),
     # -- update -------------------------------------------------------------------------
-    "train/loss": MetricSpec("clipped token-level policy loss, mean over the I mini-batch updates", "nats/token"),
+    "train/loss": MetricSpec("clipped token-level policy loss, mean over the I mini-batch updates (distillation rows: the JSD loss of the one update)", "nats/token"),
     "train/clip_frac": MetricSpec("fraction of response tokens whose ratio was clipped, mean over updates", "fraction 0-1"),
     "train/approx_kl": MetricSpec("k3 estimate of KL(old||new), mean(ratio - 1 - log ratio) over response tokens, mean over updates", "nats/token"),
     "train/grad_norm": MetricSpec("global gradient L2 norm before clipping, mean over updates", "L2 norm"),
     "train/grad_norm_max": MetricSpec("largest pre-clip gradient norm of the I updates", "L2 norm"),
     "train/lr": MetricSpec("learning rate of the last update", "1/step"),
-    "train/updates": MetricSpec("optimizer steps taken this rollout step (= algo.iterations)", "count"),
+    "train/updates": MetricSpec("optimizer steps taken this rollout step (= algo.iterations; distillation rows: 1, or 0 when the batch is empty)", "count"),
     "train/adv_abs_mean": MetricSpec("mean |advantage| over sequences", "advantage units"),
     "train/response_tokens": MetricSpec("response tokens that entered the loss on all ranks", "tokens"),
     "train/sampler_logprob_diff": MetricSpec(
         "mean |sampler logprob - trainer logprob| over response tokens (stale-weight health check; 0 when the backend gives no logprobs)",
         "nats/token",
     ),
+    # -- baseline rows (0 for the methods they do not apply to) ---------------------------
+    "distill/jsd": MetricSpec(
+        "Off-/On-Distill: mean per-token Jensen-Shannon divergence (full vocabulary) between student and "
+        "teacher next-token distributions over the tokens of this step's update, all ranks", "nats/token"),
+    "distill/teacher_correct_frac": MetricSpec(
+        "Off-Distill: fraction of the step's G_T teacher rollouts graded correct (the loss runs on those; 0 for "
+        "other methods)", "fraction 0-1"),
+    "distill/tokens": MetricSpec("Off-/On-Distill: response tokens in the JSD loss of this step, all ranks", "tokens"),
+    "hint/groups": MetricSpec("GRPO†+Hint: hint groups (x ‖ <hint>h</hint>, G_S rollouts each) built this step", "count"),
+    "hint/reward_mean": MetricSpec("GRPO†+Hint: mean reward of the hint-group rollouts (0 when none)", "fraction 0-1"),
+    "hint/leaks_dropped": MetricSpec(
+        "GRPO†+Hint: teacher hints dropped because they contain the gold answer or a \\boxed{}", "count"),
+    "hint/unavailable": MetricSpec(
+        "GRPO†+Hint: hint requests that returned no text (e.g. a recorded teacher has no hint), no group", "count"),
+    "prefix/groups": MetricSpec("GRPO†+Prefix: groups sampled from a forced teacher prefix this step", "count"),
+    "prefix/reward_mean": MetricSpec(
+        "GRPO†+Prefix: mean reward of the prefix groups' trajectories (prefix + sampled continuation)", "fraction 0-1"),
+    "prefix/prefix_tokens_mean": MetricSpec(
+        "GRPO†+Prefix: mean forced-prefix length, floor(alpha L) of the teacher rollout (masked from the loss)",
+        "tokens"),
     # -- performance ----------------------------------------------------------------------
     "perf/step_time_s": MetricSpec("wall time of the whole rollout step", "seconds"),
     "perf/rollout_time_s": MetricSpec("wall time of student generation (plain + BCQ/NCQ)", "seconds"),

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from zppo_core.config import (
+    METHOD_LABELS,
     METHODS,
     Config,
     ConfigError,
@@ -47,7 +48,24 @@ def test_derived_counts_of_algorithm_1():
 
 
 def test_method_switches():
-    assert set(METHODS) == {"grpo", "grpo_replay", "grpo_both", "grpo_replay_bcq", "grpo_replay_ncq", "zppo"}
+    # every row of the paper's Tabs. 1, 2 and 4, in the paper's row order
+    assert list(METHODS) == [
+        "off_distill", "off_distill_replay", "on_distill", "on_distill_replay", "grpo", "grpo_replay",
+        "grpo_both", "grpo_replay_hint", "grpo_replay_prefix", "grpo_replay_bcq", "grpo_replay_ncq", "zppo",
+    ]
+    assert list(METHOD_LABELS) == ["base", *METHODS]
+    assert [METHOD_LABELS[m] for m in METHODS][:4] == ["+Off-Distill", "+Off-Distill†", "+On-Distill", "+On-Distill†"]
+    assert METHOD_LABELS["grpo_replay_hint"] == "+GRPO†+Hint" and METHOD_LABELS["grpo_replay_prefix"] == "+GRPO†+Prefix"
+    assert Config().pipeline.methods == list(METHODS)  # the paper sweep names every row
+    for name, distill, guidance, replay in [
+        ("off_distill", "off", "", False), ("off_distill_replay", "off", "", True), ("on_distill", "on", "", False),
+        ("on_distill_replay", "on", "", True), ("grpo_replay_hint", "", "hint", True),
+        ("grpo_replay_prefix", "", "prefix", True), ("zppo", "", "", True),
+    ]:
+        z = replace(Config(), **{"zppo.method": name}).zppo
+        assert (z.distill, z.guidance, z.use_replay) == (distill, guidance, replay), name
+        assert not (distill or guidance) or not (z.use_bcq or z.use_ncq)
+    assert replace(Config(), **{"zppo.method": "off_distill_replay"}).replay_count == 96  # rho_replay 0.25
     c = replace(Config(), **{"zppo.method": "grpo_replay_ncq"})
     assert (c.zppo.use_replay, c.zppo.use_bcq, c.zppo.use_ncq) == (True, False, True)
     c = replace(Config(), **{"zppo.method": "grpo_both"})

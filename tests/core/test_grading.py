@@ -392,3 +392,14 @@ def test_forked_child_grades_with_its_own_worker():
         child = pool.apply(G.answers_match, ("\\sqrt{18}", "3\\sqrt{2}"))
     assert child is True
     assert symbolic_worker.compare("\\sqrt{8}", "2\\sqrt{2}", TIME_BOUND_S) is True  # parent's still works
+
+
+def test_two_unequal_exact_numbers_skip_the_symbolic_check(monkeypatch):
+    from zppo_core import grading as g
+
+    def boom(*a, **k):
+        raise AssertionError("symbolic check called for two exact numbers")
+
+    monkeypatch.setattr(g, "_symbolic_equal", boom)
+    assert g.reward("\\boxed{1912}", "1913") == 0.0
+    assert g.reward("\\boxed{0.5}", "1/2") == 1.0

@@ -124,3 +124,11 @@ def test_global_precap_and_postcap_are_the_per_process_rules_on_one_list():
     assert zpd.global_precap(entries, 3) == [g.question_id for g in zpd.precap(groups, 3)] == ["b", "d", "a"]
     assert zpd.global_postcap([(1, 1, "b", "ncq"), (0, 1, "d", "ncq"), (1, 0, "b", "bcq")], 2) == {
         ("d", "ncq"), ("b", "bcq")}
+
+
+def test_plain_prompt_longer_than_max_prompt_tokens_is_an_error_naming_the_question():
+    import pytest
+
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", {"rollout.max_prompt_tokens": 2, "zppo.method": "grpo"})
+    with pytest.raises(ValueError, match=r"question 'q0': plain prompt has 3 tokens > rollout.max_prompt_tokens=2"):
+        collect(_io(), cfg, _questions()[:1], [], step=1, cap=0, seed=0)

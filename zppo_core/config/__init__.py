@@ -8,6 +8,7 @@ from zppo_core.config.loading import config_from_dict, dump_config, load_config,
 from zppo_core.config.schema import (
     METHOD_LABELS,
     METHODS,
+    MethodSpec,
     AlgoConfig,
     Config,
     ConfigError,
@@ -30,6 +31,7 @@ from zppo_core.config.schema import (
 __all__ = [
     "METHODS",
     "METHOD_LABELS",
+    "MethodSpec",
     "AlgoConfig",
     "Config",
     "ConfigError",

@@ -12,27 +12,55 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # --------------------------------------------------------------------------------------------
 # Method presets: the paper's RL rows as switches, never as code forks.
 # --------------------------------------------------------------------------------------------
-#: method name -> (replay buffer on, BCQ on, NCQ on)
-METHODS: dict[str, tuple[bool, bool, bool]] = {
-    "grpo": (False, False, False),
-    "grpo_replay": (True, False, False),  # GRPO-dagger
-    "grpo_both": (False, True, True),  # BCQ+NCQ without buffer
-    "grpo_replay_bcq": (True, True, False),
-    "grpo_replay_ncq": (True, False, True),
-    "zppo": (True, True, True),
+class MethodSpec(NamedTuple):
+    """What one ``zppo.method`` switches on in the one training loop.
+
+    ``replay``: the prompt replay buffer (†); ``bcq`` / ``ncq``: ZPPO's reformulated groups;
+    ``distill``: ``""`` (RL: clipped surrogate, I updates) | ``"off"`` (JSD on correct teacher
+    rollouts, Alg. 2) | ``"on"`` (JSD on the student's own rollouts, Alg. 3) -- one JSD update per
+    step; ``guidance``: ``""`` | ``"hint"`` (Alg. 5) | ``"prefix"`` (Alg. 6) extra groups on X_aug.
+    """
+
+    replay: bool
+    bcq: bool
+    ncq: bool
+    distill: str = ""
+    guidance: str = ""
+
+
+#: method name -> what it switches on, in the paper's row order (Tabs. 1, 2 and 4)
+METHODS: dict[str, MethodSpec] = {
+    "off_distill": MethodSpec(False, False, False, distill="off"),
+    "off_distill_replay": MethodSpec(True, False, False, distill="off"),  # Off-Distill-dagger
+    "on_distill": MethodSpec(False, False, False, distill="on"),
+    "on_distill_replay": MethodSpec(True, False, False, distill="on"),  # On-Distill-dagger
+    "grpo": MethodSpec(False, False, False),
+    "grpo_replay": MethodSpec(True, False, False),  # GRPO-dagger
+    "grpo_both": MethodSpec(False, True, True),  # BCQ+NCQ without buffer
+    "grpo_replay_hint": MethodSpec(True, False, False, guidance="hint"),
+    "grpo_replay_prefix": MethodSpec(True, False, False, guidance="prefix"),
+    "grpo_replay_bcq": MethodSpec(True, True, False),
+    "grpo_replay_ncq": MethodSpec(True, False, True),
+    "zppo": MethodSpec(True, True, True),
 }
 
-#: Display names used in tables (paper's row labels).
+#: Display names used in tables (paper's row labels), in the paper's row order.
 METHOD_LABELS: dict[str, str] = {
     "base": "Base",
+    "off_distill": "+Off-Distill",
+    "off_distill_replay": "+Off-Distill†",
+    "on_distill": "+On-Distill",
+    "on_distill_replay": "+On-Distill†",
     "grpo": "+GRPO",
     "grpo_replay": "+GRPO†",
     "grpo_both": "+GRPO+Both",
+    "grpo_replay_hint": "+GRPO†+Hint",
+    "grpo_replay_prefix": "+GRPO†+Prefix",
     "grpo_replay_bcq": "+GRPO†+BCQ",
     "grpo_replay_ncq": "+GRPO†+NCQ",
     "zppo": "+ZPPO",
@@ -115,18 +143,39 @@ class ZPPOConfig:
     #: (model.judge via model.judge_backend, decoding eval.judge_sampling), as the paper. False:
     #: the rule grader scores every row (offline profiles without a judge model).
     judge_rewards: bool = True
+    #: Prefix baseline (Alg. 6): fraction alpha of a correct teacher rollout forced as prefix
+    prefix_alpha: float = 0.4
+    #: decoding of the teacher's hint (Hint baseline, Fig. 19; paper: NOT FOUND -> greedy,
+    #: capped like a compressed candidate)
+    hint_max_tokens: int = 512
+    hint_temperature: float = 0.0
 
     @property
     def use_replay(self) -> bool:
-        return METHODS[self.method][0]
+        return METHODS[self.method].replay
 
     @property
     def use_bcq(self) -> bool:
-        return METHODS[self.method][1]
+        return METHODS[self.method].bcq
 
     @property
     def use_ncq(self) -> bool:
-        return METHODS[self.method][2]
+        return METHODS[self.method].ncq
+
+    @property
+    def distill(self) -> str:
+        """"" (RL) | "off" | "on" (distillation baselines)."""
+        return METHODS[self.method].distill
+
+    @property
+    def guidance(self) -> str:
+        """"" | "hint" | "prefix" (prompt-guidance baselines)."""
+        return METHODS[self.method].guidance
+
+    @property
+    def needs_teacher_backend(self) -> bool:
+        """Teacher generation is used: BCQ, compression of NCQ, Off-Distill, Hint, Prefix."""
+        return self.use_bcq or (self.use_ncq and self.compression) or self.distill == "off" or bool(self.guidance)
 
 
 @dataclass
@@ -193,7 +242,7 @@ class DataConfig:
     #: where image references in the parquet are resolved from (curation output dir)
     image_root: str = ""
     #: offline only: when ``train_path`` does not exist, generate a small set in the same schema
-    #: there ("" = never; "arithmetic" | "fixed", see zppo_core.trainer.toy_data)
+    #: there ("" = never; "arithmetic" | "fixed" | "miniature", see zppo_core.trainer.toy_data)
     toy_kind: str = ""
     toy_size: int = 64
     toy_images: bool = False
@@ -296,9 +345,8 @@ class PipelineConfig:
 
     #: sweep of the pipeline; empty students/seeds = ``[model.student]`` / ``[schedule.seed]``
     students: list[str] = field(default_factory=list)
-    methods: list[str] = field(
-        default_factory=lambda: ["grpo", "grpo_replay", "grpo_both", "grpo_replay_bcq", "grpo_replay_ncq", "zppo"]
-    )
+    #: every row of the paper's Tabs. 1, 2 and 4 by default (``METHODS``, paper row order)
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
     seeds: list[int] = field(default_factory=list)
     #: also evaluate the untrained student (the "Base" row)
     evaluate_base: bool = True
@@ -386,6 +434,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.dtype: {cfg.model.dtype!r} not in bfloat16|float16|float32")
     if cfg.algo.iterations < 1:
         raise ConfigError("algo.iterations must be >= 1")
+    if not 0.0 <= cfg.zppo.prefix_alpha <= 1.0:
+        raise ConfigError(f"zppo.prefix_alpha: {cfg.zppo.prefix_alpha} not in [0, 1]")
     if cfg.zppo.ncq_order not in ("rollout", "shuffle"):
         raise ConfigError(f"zppo.ncq_order: {cfg.zppo.ncq_order!r} not in rollout|shuffle")
     for role in ("student_backend", "teacher_backend", "judge_backend"):

@@ -125,9 +125,19 @@ class VLLMBackend:
         self.chat_template_kwargs = chat_template_kwargs or {}
 
     def _prompt(self, request: GenerationRequest) -> dict[str, Any]:
-        """vLLM prompt dict: token ids (text), or template text + images (vLLM expands them)."""
-        if request.prompt_ids is not None and not request.images:
-            return {"prompt_token_ids": list(request.prompt_ids)}
+        """vLLM prompt dict: token ids (text), or template text + images (vLLM expands them).
+
+        Verbatim ``prompt_ids`` with images (e.g. a forced prefix after an image prompt rendered
+        by the trainer's processor) go as token ids + ``multi_modal_data``: the ids already hold
+        the expanded image placeholders, which vLLM's multi-modal processor detects."""
+        if request.prompt_ids is not None:
+            prompt: dict[str, Any] = {"prompt_token_ids": list(request.prompt_ids)}
+            if request.images:
+                prompt["multi_modal_data"] = {
+                    "image": [load_image(im, f"request {request.request_id!r}") for im in request.images]}
+                if self.mm_kwargs:
+                    prompt["mm_processor_kwargs"] = dict(self.mm_kwargs)
+            return prompt
         if not request.images:  # the same renderer as the transformers backend
             rendered = render_prompt(self.tokenizer, request, chat_template_kwargs=self.chat_template_kwargs)
             return {"prompt_token_ids": rendered.input_ids}

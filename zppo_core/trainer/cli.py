@@ -15,8 +15,9 @@ import sys
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="YAML config (e.g. configs/tiny.yaml)")
-    p.add_argument("--method", default=None, help="override zppo.method (grpo, grpo_replay, grpo_both, "
-                   "grpo_replay_bcq, grpo_replay_ncq, zppo)")
+    from zppo_core.config import METHODS
+
+    p.add_argument("--method", default=None, help=f"override zppo.method ({', '.join(METHODS)})")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this rollout step")
     p.add_argument("--output", default=None, help="run folder (default: the config's output_dir/train)")
     p.add_argument("--run-id", default=None, help="tracking run id to store in checkpoints")

@@ -15,7 +15,9 @@ checkpoints (:mod:`zppo_core.trainer.checkpoint`). Each step (:func:`train_step`
 
 Building the run (model, optimizer, backends) and resuming is :mod:`zppo_core.trainer.setup`;
 the types shared by all of these are :mod:`zppo_core.trainer.state`. Method switches come only
-from ``zppo.method`` (see ``zppo_core.config.METHODS``).
+from ``zppo.method`` (see ``zppo_core.config.METHODS``): the Hint / Prefix rows add groups after
+Stage 1 (:mod:`zppo_core.trainer.guidance`); the distillation rows replace step 4 by one JSD
+update (:mod:`zppo_core.trainer.distill`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from typing import Any
 from zppo_core.trainer import checkpoint as ck
 from zppo_core.trainer.build import lr_at
 from zppo_core.trainer.data import shard
+from zppo_core.trainer.distill import distill_step
+from zppo_core.trainer.guidance import add_guidance_groups
+from zppo_core.trainer.metrics_baselines import BaselineCounts, baseline_metrics
 from zppo_core.trainer.metrics_step import step_metrics
 from zppo_core.trainer.rollout import collect
 from zppo_core.trainer.state import Parts, TrainerState, step_seed
@@ -62,16 +67,22 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     parts.model.eval()  # dropout off for sampling and the old-logprob pass alike
     sr = collect(parts.io, cfg, new_qs, replay_qs, step=step, cap=cfg.aug_cap, seed=seed, order=order,
                  gather=dist.gather)
+    replay_ids, extra = {q["id"] for q in replay_qs}, BaselineCounts()
+    if cfg.zppo.guidance:  # GRPO†+Hint / +Prefix: extra groups on X_aug
+        add_guidance_groups(parts, sr, extra, replay_ids=replay_ids, step=step, order=order, seed=seed)
     outcomes = dist.gather(sr.outcomes)
     buf_res = st.buffer.refresh(outcomes) if cfg.zppo.use_replay else {"admitted": 0, "graduated": 0, "evicted": []}
     for g in parts.optimizer.param_groups:
         g["lr"] = lr_at(step, cfg)
     t1 = time.perf_counter()
-    train_m = run_updates(parts.update, sr.rollouts, seed=seed)
+    if cfg.zppo.distill:  # Off-/On-Distill: one JSD update against the in-process teacher
+        train_m = distill_step(parts, sr, extra, new_qs + replay_qs, replay_ids, step=step, seed=seed)
+    else:
+        train_m = run_updates(parts.update, sr.rollouts, seed=seed)
     update_time = time.perf_counter() - t1
     ck.sync_student(parts)
     st.step = step
-    return step_metrics(
+    return baseline_metrics(cfg, extra, dist) | step_metrics(
         step=step, sr=sr, outcomes=outcomes, n_new=len(new_all), n_replay=len(replay_all), buf_res=buf_res,
         buffer=st.buffer, train_m=train_m, lr=lr_at(step, cfg), update_time=update_time,
         step_time=time.perf_counter() - t0, dist=dist,

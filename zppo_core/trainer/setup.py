@@ -35,6 +35,7 @@ from zppo_core.trainer.build import (
     make_render,
 )
 from zppo_core.trainer.data import DataCursor, load_questions
+from zppo_core.trainer.distill import load_teacher
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.loop import Callback, fit
 from zppo_core.trainer.parallel import describe
@@ -94,11 +95,12 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
     vision_ids = vision_token_ids(tok)
     update = UpdateContext.from_config(cfg, model=model, optimizer=optimizer, pad_id=int(pad_id),
                                        vision_ids=vision_ids, dist=dist)
+    teacher = load_teacher(cfg, dist, processor, model_dir) if cfg.zppo.distill else None
     if dist.is_main:
         log.info("student layout: %s over %d process(es)", dist.strategy, dist.world)
     return Parts(cfg=cfg, dist=dist, model=model, optimizer=optimizer, processor=processor, io=io,
                  questions=questions, pad_id=int(pad_id), vision_ids=vision_ids, output_dir=output_dir,
-                 update=update)
+                 update=update, teacher=teacher, tokenizer=tok)
 
 
 def _ensure_data(cfg: Any, dist: Dist) -> None:

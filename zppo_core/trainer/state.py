@@ -83,6 +83,8 @@ class Parts:
     vision_ids: set[int]
     output_dir: Path
     update: UpdateContext
+    teacher: Any = None  # in-process frozen teacher (distillation rows only)
+    tokenizer: Any = None  # the student's tokenizer
 
 
 def step_seed(cfg: Any, step: int, rank: int) -> int:

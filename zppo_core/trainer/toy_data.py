@@ -11,6 +11,10 @@ Two kinds:
   (``fixed_answer``, an integer), so the gold answer never changes and mean reward must rise
   over a few dozen RL steps (the warm-started tiny student is right only part of the time).
 
+* ``"miniature"`` -- the miniature world's in-family RL training set (multi-digit additions,
+  disjoint from its test split; :func:`zppo_core.models.miniature.train_rows`), without a
+  recorded teacher: the miniature profile runs its teacher online.
+
 Columns: ``id, source, sub_dataset, tier, question, answer, reward_type, image,
 teacher_response`` (docs/ARCHITECTURE.md, "Curated data"). Images are written next to the
 parquet under ``images/`` and referenced by relative path.
@@ -22,7 +26,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("arithmetic", "fixed")
+KINDS = ("arithmetic", "fixed", "miniature")
 _COLORS = ((220, 40, 40), (40, 160, 60), (40, 80, 220), (230, 180, 20))
 
 
@@ -100,7 +104,12 @@ def make_toy_dataset(out_dir: str | Path, spec: ToySpec = ToySpec()) -> Path:
     if spec.with_images:
         (out / "images").mkdir(exist_ok=True)
     rng = random.Random(spec.seed)
-    rows = [_row(i, spec, rng, out) for i in range(spec.n)]
+    if spec.kind == "miniature":
+        from zppo_core.models.miniature import train_rows
+
+        rows = train_rows(spec.n, spec.seed)
+    else:
+        rows = [_row(i, spec, rng, out) for i in range(spec.n)]
     path = out / "zppo77k.parquet"
     tmp = out / ".zppo77k.parquet.tmp"
     pd.DataFrame(rows).to_parquet(tmp, index=False)
