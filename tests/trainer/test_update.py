@@ -87,10 +87,9 @@ def test_clip_frac_counts_exactly_the_tokens_on_the_clipped_branch(tiny_lm, dist
     """Old log-probs 1 nat below the model's: ratio = e > 1 + clip_high on every token, so exactly the
     tokens with A > 0 (the reward-1 rollouts: two of four per group) are clipped, none with A < 0."""
     rs = _rollouts()
-    old = [t - 1.0 for t in compute_old_logprobs(tiny_lm, rs, 12, PAD, set(), 1.0)]
+    old = [t - 1.0 for t in compute_old_logprobs(_ctx(tiny_lm, dist, 12), rs)]
     opt = torch.optim.AdamW(tiny_lm.parameters(), lr=0.0)
-    m = run_updates(tiny_lm, opt, rs, algo=AlgoConfig(iterations=1), micro_batch=4, grad_clip=1.0,
-                    temperature=1.0, pad_id=PAD, vision_ids=set(), dist=dist, seed=0, old_lp=old)
+    m = run_updates(_ctx(tiny_lm, dist, 4, optimizer=opt, algo=AlgoConfig(iterations=1)), rs, seed=0, old_lp=old)
     clipped = sum(len(r.response_ids) for r in rs if r.reward == 1.0)
     total = sum(len(r.response_ids) for r in rs)
     assert 0 < clipped < total
