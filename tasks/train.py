@@ -32,6 +32,7 @@ from tasks.launch import StreamedProcess, build_command, child_env
 from tasks.retry import InjectedFault, TransientStageError, classify_log, retry_transient
 from tasks.tracking import read_jsonl
 from zppo_core.config import config_from_dict, dump_config
+from zppo_core.redact import SECRETS_ENV, masked_values
 
 FAULT_ENV = "ZPPO_FAULT_TRAIN_AFTER_STEP"
 RUN_ID_ENV = "ZPPO_TRACKING_RUN_ID"
@@ -93,7 +94,8 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
     out = Path(train_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.yaml"
-    cfg_path.write_text(dump_config(conf))
+    cfg_path.write_text(dump_config(conf, redacted=True))  # credentials go by environment, not to disk
+    secrets = masked_values(conf.flatten())
     ctx = TrackCtx.from_dict(track)
     tracker = ctx.tracker()
     run_id = _open_training_run(ctx, cfg, out, lab)
@@ -119,7 +121,8 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
             proc.kill()
             raise InjectedFault(f"{FAULT_ENV}={fault}: trainer killed after step {step}")
 
-    proc = StreamedProcess(cmd, env=child_env({RUN_ID_ENV: run_id}), cwd=REPO_ROOT,
+    extra = {RUN_ID_ENV: run_id, **({SECRETS_ENV: json.dumps(secrets)} if secrets else {})}
+    proc = StreamedProcess(cmd, env=child_env(extra), cwd=REPO_ROOT,
                            on_line=lambda line: log.info("[trainer] %s", line), log_file=out / "train.log")
     ok = False
     try:

@@ -41,4 +41,15 @@ def redact(obj: Any, key: str = "") -> Any:
     return obj
 
 
-__all__ = ["MASK", "is_secret_key", "mask_url_credentials", "redact"]
+#: environment variable that hands a child process the real values of masked settings (JSON
+#: ``{dotted key: value}``), so the config file written for it can stay masked on disk
+SECRETS_ENV = "ZPPO_CONFIG_SECRETS"
+
+
+def masked_values(flat: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a flattened config that :func:`redact` would change, with their real values."""
+    red = redact(flat)
+    return {k: v for k, v in flat.items() if red[k] != v}
+
+
+__all__ = ["MASK", "SECRETS_ENV", "is_secret_key", "mask_url_credentials", "masked_values", "redact"]

@@ -170,3 +170,22 @@ def test_pipeline_refuses_a_run_folder_in_use(tmp_path, capsys) -> None:
         rc = run(p.parse_args(["--output", str(tmp_path)]))
     assert rc == 3 and f"PID {pid}" in capsys.readouterr().err
     assert not (tmp_path / "prefect").exists()  # refused before anything was written
+
+
+def test_training_stage_config_file_is_masked_and_the_trainer_gets_the_real_values(tmp_path, monkeypatch):
+    from zppo_core.config import load_config
+    from zppo_core.redact import SECRETS_ENV, masked_values
+    from zppo_core.trainer import cli
+
+    real = "http://alice:s3cret@judge.example:8000/v1"
+    cfg = replace(Config(), **{"model.judge_url": real})
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_config(cfg, redacted=True))  # what tasks.train writes into the run folder
+    assert "s3cret" not in path.read_text()
+    secrets = masked_values(cfg.flatten())
+    assert secrets == {"model.judge_url": real}
+    monkeypatch.setenv(SECRETS_ENV, json.dumps(secrets))  # what tasks.train hands the trainer
+    p = argparse.ArgumentParser()
+    cli.add_arguments(p)
+    got = load_config(path, cli._overrides(p.parse_args(["--config", str(path)])))
+    assert got.model.judge_url == real and got.hash() == cfg.hash()

@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+
+from zppo_core.redact import SECRETS_ENV
 
 
 
@@ -34,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _overrides(args: argparse.Namespace) -> dict:
     from zppo_core.config import parse_overrides
 
-    over = parse_overrides(args.set)
+    # real values of settings masked in the config file (set by the pipeline's training stage)
+    over = {**json.loads(os.environ.get(SECRETS_ENV) or "{}"), **parse_overrides(args.set)}
     if args.method:
         over["zppo.method"] = args.method
     return over
