@@ -189,3 +189,15 @@ def test_training_stage_config_file_is_masked_and_the_trainer_gets_the_real_valu
     cli.add_arguments(p)
     got = load_config(path, cli._overrides(p.parse_args(["--config", str(path)])))
     assert got.model.judge_url == real and got.hash() == cfg.hash()
+
+
+def test_pipeline_names_requested_benchmarks_without_data() -> None:
+    from flows.cli import missing_data
+
+    ok = {"accuracy": 50.0, "skipped": None}
+    nodata = {"accuracy": None, "skipped": "data unavailable: AI2D", "skip_kind": "data"}
+    nodecoder = {"accuracy": None, "skipped": "no video decoder", "skip_kind": "video_decoder"}
+    result = {"evals": {"s": {"base": {"-": {"AI2D": nodata, "VMME": nodecoder, "MMLU": nodata}},
+                              "zppo": {"0": {"AI2D": ok}}}}}
+    assert missing_data(result, "AI2D,VMME,LLM") == ["AI2D"]  # MMLU came in through its family only
+    assert missing_data(result, None) == []
