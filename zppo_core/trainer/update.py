@@ -14,8 +14,10 @@
   micro-batches and averaged over ranks by DDP/FSDP this is exactly the token mean of the whole
   mini-batch (tested in tests/trainer/test_update.py).
 * **Distributed**: ranks can hold different numbers of groups (BCQ/NCQ counts differ per
-  shard). Every rank runs the same number of micro-batches per update (the maximum over
-  ranks); a rank short of data runs a zero-weight micro-batch so collectives stay matched.
+  shard, an odd ``|X_new|``, replay draws). Every rank runs the same number of forwards in the
+  old-log-prob pass and of micro-batches per update (the maximum over ranks); a rank short of
+  data runs a zero-weight pass on a one-token filler so collectives stay matched (FSDP2
+  all-gathers parameters at every forward).
 """
 
 from __future__ import annotations
@@ -39,12 +41,19 @@ def chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 @torch.no_grad()
 def compute_old_logprobs(ctx: UpdateContext, rollouts: list[Rollout]) -> list[torch.Tensor]:
-    """Per-rollout 1-D float32 log-probs of the sampled response tokens (no grad)."""
+    """Per-rollout 1-D float32 log-probs of the sampled response tokens (no grad).
+
+    Every rank runs the same number of forwards (the maximum over ranks): a rank with fewer
+    rollouts runs zero-weight forwards of a filler, so FSDP's parameter all-gathers match.
+    """
     out: list[torch.Tensor] = []
-    for chunk in chunks(rollouts, ctx.micro_batch):
-        batch = collate(chunk, ctx.pad_id, ctx.vision_ids)
-        lp = token_logprobs(ctx.model, batch, ctx.temperature)
-        out.extend(t.detach().cpu() for t in split_rows(lp, batch))
+    micro = chunks(rollouts, ctx.micro_batch)
+    n_forwards = ctx.dist.max_int(len(micro)) if ctx.dist.world > 1 else len(micro)
+    for j in range(n_forwards):
+        batch = collate(micro[j] if j < len(micro) else [ctx.filler()], ctx.pad_id, ctx.vision_ids)
+        lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
+        if j < len(micro):
+            out.extend(t.detach().cpu() for t in split_rows(lp, batch))
     return out
 
 
@@ -112,7 +121,7 @@ class UpdateStats:
 
 def _micro_loss(ctx: UpdateContext, micro, old_lp, adv, norm_kw, dummy):
     batch = collate(micro, ctx.pad_id, ctx.vision_ids)
-    lp = token_logprobs(ctx.model, batch, ctx.temperature)
+    lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
     old = place_rows(old_lp, batch).to(lp.device)
     mask = batch.response_mask.to(lp.device)
     if dummy:
@@ -193,7 +202,7 @@ def run_updates(
     plan = minibatch_plan(rollouts, algo.iterations, seed)
     if algo.adv_scope == "step":
         adv_all = global_advantages(rollouts, dist, algo.adv_norm, algo.adv_eps)
-    filler = rollouts[0]
+    filler = ctx.filler()
     stats: list[UpdateStats] = []
     abs_adv: list[float] = []
     for sel in plan:
