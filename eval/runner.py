@@ -110,8 +110,7 @@ def _apply_judge(b: registry.Benchmark, batch: list[EvalItem], recs: list[dict[s
 #: whether to resume, and where local copies live (their contents are the records' inputs)
 _NOT_IN_EVAL_HASH = ("benchmarks", "max_items", "resume", "data_root", "video_dir", "judge_prompt_dir")
 #: model fields that change the student's or the judge's answers
-_MODEL_IN_EVAL_HASH = ("student_backend", "dtype", "min_pixels", "max_pixels", "judge", "judge_backend",
-                       "student_revision")
+_MODEL_IN_EVAL_HASH = ("student_backend", "dtype", "min_pixels", "max_pixels", "judge", "judge_backend")
 
 
 def eval_config_hash(eval_cfg: EvalConfig, model_cfg: ModelConfig, judge: Any = None) -> str:
