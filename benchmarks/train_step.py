@@ -26,8 +26,7 @@ def run(config: str, method: str, steps: int, work: Path) -> dict[str, float]:
     from zppo_core.config import load_config
     from zppo_core.trainer import train
 
-    cfg = load_config(config, {"zppo.method": method, "schedule.total_steps": steps,
-                               "data.train_path": str(work / "data" / "zppo77k.parquet")})
+    cfg = load_config(config, {"zppo.method": method, "schedule.total_steps": steps})
     res = train(cfg, work / method, max_steps=steps)
     rows = [json.loads(x) for x in open(res["metrics_path"])]
     timed = rows[1:] or rows  # step 1 carries warm-up (first forward, allocator)

@@ -3,6 +3,9 @@
     zppo eval --list
     zppo eval --model builtin:tiny-qwen3.5-vl --benchmarks OfflineVLM,OfflineVideo --out runs/eval \\
         [--max-items N] [--config configs/tiny.yaml] [--set eval.batch_size=8 ...] [--data-dir DIR]
+
+Exit codes: 0 done; 1 a benchmark named one by one had no data; 2 bad arguments or config; 3 the
+output folder is in use by another writer (its PID is printed).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
+from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,8 +58,34 @@ def run(args: argparse.Namespace) -> int:
     if args.data_dir and len(benches) != 1:
         print("zppo eval: --data-dir needs exactly one benchmark")
         return 2
+    from zppo_core.locks import FolderBusy, folder_lock
+
+    try:
+        with folder_lock(args.out, "zppo eval"):
+            results = _evaluate_all(args, cfg, benches)
+    except FolderBusy as e:
+        print(f"zppo eval: {e}")
+        return 3
+    missing = [a for a in explicit_names(names) if results[a].get("skip_kind") == "data"]
+    if missing:
+        print(f"zppo eval: no data for the requested benchmark(s) {', '.join(missing)} (see the reasons above)")
+        return 1
+    return 0
+
+
+def explicit_names(names: list[str] | str) -> list[str]:
+    """Abbreviations named one by one in a selection (not through ``all``, ``offline`` or a family)."""
+    from eval import registry
+
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    return [registry.get(n).abbr for n in names if n.lower() not in ("all", "offline") and n not in registry.FAMILIES]
+
+
+def _evaluate_all(args: argparse.Namespace, cfg: Any, benches: list[Any]) -> dict[str, dict[str, Any]]:
     from eval.report import family_table
     from eval.runner import evaluate
+    from zppo_core.redact import redact
 
     results = {}
     for b in benches:
@@ -65,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
         results[b.abbr] = r
         acc = "skipped: " + r["skipped"] if r["skipped"] else f"{r['accuracy']:.1f} (n={r['n']})"
         print(f"{b.abbr:<12} {acc}")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "summary.json").write_text(json.dumps(results, indent=2, default=str))
+    (Path(args.out) / "summary.json").write_text(json.dumps(redact(results), indent=2, default=str))
     offline = all(b.offline for b in benches)
     print(family_table({"model": results}, offline=offline))
-    return 0
+    return results

@@ -4,7 +4,10 @@ judge (only where needed) -> per-item records (resumable) -> accuracy.
 Output folder ``<out_dir>/<abbr>/``: ``partial.jsonl`` (appended after every batch; a restart
 skips the items it holds), ``records.parquet`` and ``result.json``. A benchmark that cannot run
 here (no video decoder, data not available, a required judge missing) returns
-``skipped=<reason>`` and ``accuracy=None`` — never a zero.
+``skipped=<reason>``, ``skip_kind`` (:data:`SKIP_KINDS`) and ``accuracy=None`` — never a zero.
+
+Every record carries ``model_fingerprint`` and ``eval_config_hash``; a restart reuses only the
+records both match (another model's or config's answers in the folder are moved aside).
 """
 
 from __future__ import annotations
@@ -21,8 +24,12 @@ from eval.loaders import DatasetUnavailable, load_items
 from eval.prompting import build_request, read_subtitles
 from zppo_core.config import EvalConfig, ModelConfig
 from zppo_core.engines.base import GenerationBackend, SamplingParams
+from zppo_core.fingerprint import path_fingerprint, stable_hash
 
 Progress = Callable[[int, int], None]
+#: why a benchmark produced no number: its data could not be loaded, no video decoder, its
+#: judge is missing, or (pipeline) a text-only model cannot take the benchmark's inputs
+SKIP_KINDS = ("data", "video_decoder", "judge", "modality")
 
 
 def _judge_from(judge: Any, eval_cfg: EvalConfig, model_cfg: ModelConfig) -> Judge | None:
@@ -99,8 +106,41 @@ def _apply_judge(b: registry.Benchmark, batch: list[EvalItem], recs: list[dict[s
             recs[i]["extracted"] = v.extracted
 
 
-def _skip(b: registry.Benchmark, bench_dir: Path, reason: str) -> dict[str, Any]:
-    out = {"benchmark": b.abbr, "family": b.family, "accuracy": None, "n": 0, "records": None, "skipped": reason}
+#: result fields that do not change a per-item record: which benchmarks run, how many items,
+#: whether to resume, and where local copies live (their contents are the records' inputs)
+_NOT_IN_EVAL_HASH = ("benchmarks", "max_items", "resume", "data_root", "video_dir", "judge_prompt_dir")
+#: model fields that change the student's or the judge's answers
+_MODEL_IN_EVAL_HASH = ("student_backend", "dtype", "min_pixels", "max_pixels", "judge", "judge_backend")
+
+
+def eval_config_hash(eval_cfg: EvalConfig, model_cfg: ModelConfig, judge: Any = None) -> str:
+    """Hash of everything in the config that changes a benchmark item's record (decoding,
+    batching -- the sampling seed is per batch --, offline data, video frames, pixels, judge)."""
+    import dataclasses
+
+    ev = {k: v for k, v in dataclasses.asdict(eval_cfg).items() if k not in _NOT_IN_EVAL_HASH}
+    mo = {k: getattr(model_cfg, k) for k in _MODEL_IN_EVAL_HASH}
+    extra = {"judge_prompts": path_fingerprint(eval_cfg.judge_prompt_dir) if eval_cfg.judge_prompt_dir else "",
+             "judge_given": type(judge).__name__ if judge is not None else ""}
+    return stable_hash({"eval": ev, "model": mo, **extra})
+
+
+def model_fingerprint(model: Any, backend: GenerationBackend | None) -> str:
+    """Which model answers: a local folder by its files (names, sizes, mtimes), a spec or hub id
+    by itself, a caller-given backend by its own ``fingerprint`` attribute or its type + model."""
+    if backend is not None:
+        own = getattr(backend, "fingerprint", None)
+        if isinstance(own, str) and own:
+            return own
+        return stable_hash({"backend": type(backend).__name__, "model": str(model),
+                            "files": path_fingerprint(model) if model is not None else ""})
+    return path_fingerprint(str(model))
+
+
+def _skip(b: registry.Benchmark, bench_dir: Path, reason: str, kind: str) -> dict[str, Any]:
+    """A benchmark that produced no number; ``skip_kind`` in :data:`SKIP_KINDS`."""
+    out = {"benchmark": b.abbr, "family": b.family, "accuracy": None, "n": 0, "records": None, "skipped": reason,
+           "skip_kind": kind}
     rec_io.write_result(bench_dir / rec_io.RESULT, out)
     return out
 
@@ -128,23 +168,27 @@ def evaluate(
     b = registry.get(benchmark) if isinstance(benchmark, str) else benchmark
     bench_dir = Path(out_dir) / b.abbr
     if b.modality == "video" and (reason := video.skip_reason()):
-        return _skip(b, bench_dir, reason)
+        return _skip(b, bench_dir, reason, "video_decoder")
     cap = max_items if max_items is not None else (eval_cfg.max_items or None)
     try:
         loaded = load_items(b, data_dir=_data_dir(b, bench_dir, eval_cfg, data_dir), data_files=data_files,
                             max_items=cap)
     except DatasetUnavailable as e:
-        return _skip(b, bench_dir, f"data unavailable: {e}")
+        return _skip(b, bench_dir, f"data unavailable: {e}", "data")
     if not loaded.items and loaded.rejected:
-        return _skip(b, bench_dir, f"every row was rejected ({len(loaded.rejected)}); first: {loaded.rejected[0]}")
+        return _skip(b, bench_dir, f"every row was rejected ({len(loaded.rejected)}); first: {loaded.rejected[0]}",
+                     "data")
     needs_judge = b.judge not in (None, "shared")
     the_judge = _judge_from(judge, eval_cfg, model_cfg) if (b.judge is not None) else None
     if needs_judge and the_judge is None:
-        return _skip(b, bench_dir, f"needs the {b.judge} judge (eval.use_judge is off and no judge was given)")
+        return _skip(b, bench_dir, f"needs the {b.judge} judge (eval.use_judge is off and no judge was given)",
+                     "judge")
     partial = bench_dir / rec_io.PARTIAL
     if not eval_cfg.resume and partial.exists():
         partial.unlink()
-    done = rec_io.read_partial(partial)
+    stamp = {"model_fingerprint": model_fingerprint(model, backend),
+             "eval_config_hash": eval_config_hash(eval_cfg, model_cfg, judge)}
+    done = rec_io.read_partial(partial, stamp)
     todo = [it for it in loaded.items if it.item_id not in done]
     student = _student(model, backend, model_cfg, eval_cfg) if todo else None
     for start in range(0, len(todo), max(1, eval_cfg.batch_size)):
@@ -156,7 +200,7 @@ def evaluate(
         for it, req, out in zip(batch, reqs, outs):
             text = out[0].text if out else ""
             recs.append(_record(it, req.messages[-1]["content"], text, out[0].finish_reason if out else "error",
-                                scorers.rule_score(b.scorer, it, text)))
+                                scorers.rule_score(b.scorer, it, text)) | stamp)
         _apply_judge(b, batch, recs, the_judge)
         rec_io.append_partial(partial, recs)
         done.update({r["item_id"]: r for r in recs})
@@ -169,7 +213,7 @@ def evaluate(
               "n_judged": sum(r["judge"] not in (None, "unavailable") for r in final),
               "n_unresolved_unjudged": sum(r["judge"] == "unavailable" for r in final),
               "n_judge_malformed": sum(bool(r["judge_malformed"]) for r in final),
-              "sources": loaded.sources, "fingerprints": loaded.fingerprints, **loaded.accounting()}
+               "sources": loaded.sources, "fingerprints": loaded.fingerprints, **loaded.accounting(), **stamp}
     rec_io.write_result(bench_dir / rec_io.RESULT, result)
     return result
 

@@ -6,6 +6,10 @@ unless ``tracking.tracking_uri`` says otherwise. At the end the result table (ba
 and the command that opens the MLflow UI are printed.
 
 Prefect is imported only after the environment is set, since its settings are read at import.
+
+The run folder is locked for the whole run (:mod:`zppo_core.locks`): a second ``zppo pipeline``
+on the same folder is refused at once (exit code 3) with the holder's PID. A benchmark named one
+by one in ``--benchmarks`` that had no data makes the run exit 1 after the report.
 """
 
 from __future__ import annotations
@@ -92,6 +96,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(cfg.output_dir).resolve()
+    from zppo_core.locks import FolderBusy, folder_lock
+
+    try:
+        with folder_lock(out, "zppo pipeline"):
+            return _run_locked(args, overrides, out)
+    except FolderBusy as e:
+        print(f"zppo pipeline: {e}", file=sys.stderr)
+        return 3
+
+
+def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path) -> int:
+    from zppo_core.redact import redact
+
     prepare_environment(out)
     from flows.zppo_full import zppo_full
 
@@ -105,10 +122,27 @@ def run(args: argparse.Namespace) -> int:
         print("Completed stages are cached: run the same command again to resume.", file=sys.stderr)
         return 1
     print(format_summary(result))
-    (out / "report" / "pipeline_result.json").write_text(json.dumps(result, indent=1, default=str))
+    (out / "report" / "pipeline_result.json").write_text(json.dumps(redact(result), indent=1, default=str))
     print(f"\nRun folder: {out}")
     print(f"MLflow UI:  {mlflow_ui_command(result['tracking_uri'], out)}")
+    missing = missing_data(result, args.benchmarks)
+    if missing:
+        print(f"zppo pipeline: no data for the requested benchmark(s) {', '.join(missing)}", file=sys.stderr)
+        return 1
     return 0
 
 
-__all__ = ["add_arguments", "format_summary", "mlflow_ui_command", "prepare_environment", "run"]
+def missing_data(result: dict[str, Any], requested: str | None) -> list[str]:
+    """Benchmarks named one by one in ``--benchmarks`` that some evaluation skipped for lack of data."""
+    if not requested:
+        return []
+    from eval.cli import explicit_names
+
+    named = set(explicit_names(requested))
+    found = {abbr for by_method in result["evals"].values() for by_seed in by_method.values()
+             for res in by_seed.values() for abbr, r in res.items()
+             if abbr in named and r.get("skip_kind") == "data"}
+    return sorted(found)
+
+
+__all__ = ["add_arguments", "format_summary", "missing_data", "mlflow_ui_command", "prepare_environment", "run"]

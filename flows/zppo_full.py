@@ -26,6 +26,8 @@ from tasks.report import report
 from tasks.tracking import artifact_root, resolve_tracking_uri
 from tasks.train import train
 from zppo_core.config import METHODS, Config, dump_config, replace
+from zppo_core.locks import folder_lock
+from zppo_core.redact import redact
 
 BASE = "base"
 
@@ -77,7 +79,7 @@ def _open_parent(cfg: Config, out: Path, sweep: dict[str, Any]) -> TrackCtx:
                                                          "students": ",".join(sweep["students"]),
                                                          "methods": ",".join(sweep["methods"])})
     tracker.log_params(rid, {**cfg.flatten(), **{f"sweep.{k}": v for k, v in sweep.items()}, **_versions()})
-    tracker.log_text(rid, dump_config(cfg), "config/resolved_config.yaml")
+    tracker.log_text(rid, dump_config(cfg, redacted=True), "config/resolved_config.yaml")
     return TrackCtx(uri, cfg.tracking.experiment, art, rid, tags)
 
 
@@ -94,7 +96,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-@flow(name="zppo-full")
+@flow(name="zppo-full", result_serializer="json")
 def zppo_full(config: str | None = None, profile: str | None = "tiny", students: list[str] | None = None,
               teacher: str | None = None, methods: list[str] | None = None,
               benchmarks: list[str] | None = None, seeds: list[int] | None = None,
@@ -121,18 +123,19 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
     out.mkdir(parents=True, exist_ok=True)
     sweep = {"students": st, "methods": me, "seeds": se, "benchmarks": benches}
     log.info("zppo-full %s: students=%s methods=%s seeds=%s benchmarks=%s -> %s", cfg.name, st, me, se, benches, out)
-    ctx = _open_parent(cfg, out, sweep)
-    tracker = ctx.tracker()
-    ok = False
-    shared = _share_api_with_workers()
-    try:
-        result = _run_stages(cfg, out, sweep, ctx, _result_storage(out))
-        ok = True
-        return result
-    finally:
-        tracker.finish(ctx.parent_run_id, ok)
-        if shared:
-            os.environ.pop("PREFECT_API_URL", None)
+    with folder_lock(out, "zppo pipeline"):  # held already when started by `zppo pipeline`
+        ctx = _open_parent(cfg, out, sweep)
+        tracker = ctx.tracker()
+        ok = False
+        shared = _share_api_with_workers()
+        try:
+            result = _run_stages(cfg, out, sweep, ctx, _result_storage(out))
+            ok = True
+            return result
+        finally:
+            tracker.finish(ctx.parent_run_id, ok)
+            if shared:
+                os.environ.pop("PREFECT_API_URL", None)
 
 
 def _share_api_with_workers() -> bool:
@@ -183,9 +186,9 @@ def _run_stages(cfg: Config, out: Path, sweep: dict[str, Any], ctx: TrackCtx, st
                 evals[student][method][str(seed)] = _evaluate(rcfg, tr["final_model"], edir, sweep["benchmarks"],
                                                               ctx, lab, storage, run_id=tr["run_id"])
     rep = report.with_options(result_storage=storage)(evals, trainings, str(out / "report"), track)
-    return {"output_dir": str(out), "curation": cur, "trainings": trainings, "evals": evals, "report": rep,
-            "parent_run_id": ctx.parent_run_id, "tracking_uri": ctx.tracking_uri,
-            "experiment": ctx.experiment, "flow_run_id": ctx.tags.get("prefect_flow_run_id", "")}
+    return redact({"output_dir": str(out), "curation": cur, "trainings": trainings, "evals": evals, "report": rep,
+                   "parent_run_id": ctx.parent_run_id, "tracking_uri": ctx.tracking_uri,
+                   "experiment": ctx.experiment, "flow_run_id": ctx.tags.get("prefect_flow_run_id", "")})
 
 
 def _evaluate(cfg: Config, model: str, out: Path, benchmarks: list[str], ctx: TrackCtx, lab: dict[str, str],

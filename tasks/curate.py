@@ -26,6 +26,8 @@ def curate_key(context: Any, parameters: dict[str, Any]) -> str:
         "out_dir": str(Path(parameters["out_dir"]).resolve()),
         "vero": path_fingerprint(cur["vero"]),
         "mmfr": path_fingerprint(cur["mmfr"]),
+        # a local tokenizer folder decides the prompt-length filter
+        "tokenizer": path_fingerprint(cur["tokenizer"]) if cur.get("tokenizer") else "",
     }
     return stage_key("curate", config=cur, inputs=inputs, packages=CODE)
 
@@ -43,7 +45,8 @@ def _progress(log: Any) -> Any:
     return report
 
 
-@task(name="curate", cache_key_fn=curate_key, persist_result=True, retry_condition_fn=retry_transient)
+@task(name="curate", cache_key_fn=curate_key, persist_result=True, result_serializer="json",
+      retry_condition_fn=retry_transient)
 def curate(cfg: dict[str, Any], out_dir: str, track: dict[str, Any]) -> dict[str, Any]:
     """Run the ZPPO-77K recipe into ``out_dir``; log report and counts to a ``curation`` run.
 

@@ -31,15 +31,20 @@ def eval_key(context: Any, parameters: dict[str, Any]) -> str:
     # benchmark to the sweep must not re-run the finished ones
     ev = {k: v for k, v in cfg["eval"].items() if k != "benchmarks"}
     conf = {"eval": ev, "model": cfg["model"], "benchmark": parameters["benchmark"]}
+    abbr = parameters["benchmark"]
     inputs = {
         "model": parameters.get("model_key") or path_fingerprint(parameters["model"]),
         "out": str(Path(parameters["out_dir"]).resolve()),
+        # local inputs outside the code tree: the benchmark's data copy, judge prompts, videos
+        "data": path_fingerprint(Path(ev["data_root"]) / abbr) if ev.get("data_root") else "",
+        "judge_prompts": path_fingerprint(ev["judge_prompt_dir"]) if ev.get("judge_prompt_dir") else "",
+        "videos": path_fingerprint(ev["video_dir"]) if ev.get("video_dir") else "",
     }
     return stage_key("eval", config=conf, inputs=inputs, packages=CODE)
 
 
-@task(name="evaluate", cache_key_fn=eval_key, persist_result=True, retry_condition_fn=retry_transient,
-      tags=[EVAL_TAG])
+@task(name="evaluate", cache_key_fn=eval_key, persist_result=True, result_serializer="json",
+      retry_condition_fn=retry_transient, tags=[EVAL_TAG])
 def evaluate_benchmark(model: str, benchmark: str, out_dir: str, cfg: dict[str, Any], track: dict[str, Any],
                        run_id: str, lab: dict[str, str], model_key: str = "") -> dict[str, Any]:
     """Evaluate ``model`` (an HF folder) on one benchmark into ``<out_dir>/<benchmark>/``;
@@ -64,7 +69,8 @@ def evaluate_benchmark(model: str, benchmark: str, out_dir: str, cfg: dict[str, 
         res = json_safe(res)
         if res.get("skipped"):
             tracker.client.set_tag(child, "skipped", res["skipped"])
-            log.warning("eval %s skipped: %s", benchmark, res["skipped"])
+            log.warning("eval %s skipped (not cached, a re-run retries it): %s", benchmark, res["skipped"])
+            do_not_cache()
         else:
             tracker.log_metrics(child, {"accuracy": res["accuracy"], "n": res.get("n", 0)})
             tracker.log_metrics(run_id, {f"eval/{benchmark}/accuracy": res["accuracy"]})
@@ -77,6 +83,21 @@ def evaluate_benchmark(model: str, benchmark: str, out_dir: str, cfg: dict[str, 
         return res
     finally:
         tracker.finish(child, ok)
+
+
+def do_not_cache() -> None:
+    """Keep this task run's result out of the result store, so its cache key stays free.
+
+    A skipped benchmark is not a result: the reason may be transient (hub unreachable, no
+    decoder installed yet) and a re-run with the same inputs must try again. The run still
+    returns its value to the flow (state ``Completed``, never ``Cached`` later). A failed run is
+    never stored by Prefect in the first place.
+    """
+    from prefect.transactions import get_transaction
+
+    txn = get_transaction()
+    if txn is not None:
+        txn.write_on_commit = False
 
 
 #: files whose presence marks a saved HF model folder as able to take images / video
@@ -104,7 +125,7 @@ def _skipped(benchmark: str, reason: str) -> dict[str, Any]:
     from eval.registry import get
 
     return {"benchmark": benchmark, "family": get(benchmark).family, "accuracy": None, "n": 0,
-            "records": None, "skipped": reason}
+            "records": None, "skipped": reason, "skip_kind": "modality"}
 
 
 def _progress(log: Any, benchmark: str) -> Any:
@@ -123,7 +144,7 @@ def family_averages(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     return {f: sum(v) / len(v) for f, v in fams.items()}
 
 
-@flow(name="evaluate-model")
+@flow(name="evaluate-model", result_serializer="json")
 def evaluate_model(model: str, benchmarks: list[str], out_dir: str, cfg: dict[str, Any], track: dict[str, Any],
                    run_id: str, lab: dict[str, str], storage: str | None = None,
                    model_key: str = "") -> dict[str, Any]:
@@ -154,4 +175,4 @@ def eval_flow_for(cfg: dict[str, Any]) -> Any:
     return evaluate_model.with_options(task_runner=ProcessPoolTaskRunner(max_workers=n))
 
 
-__all__ = ["EVAL_TAG", "eval_flow_for", "eval_key", "evaluate_benchmark", "evaluate_model", "family_averages"]
+__all__ = ["EVAL_TAG", "do_not_cache", "eval_flow_for", "eval_key", "evaluate_benchmark", "evaluate_model", "family_averages"]

@@ -6,7 +6,8 @@ A stage's key changes when (and only when) something that determines its output 
 * the input data (curated parquet content hash, a model folder's fingerprint, local source paths),
 * the code version: the package version plus a hash of the source files of the packages the stage
   runs (``zppo_core``, ``data_prep``, ``eval``, ``tasks``). Hashing the tree (not only the git sha)
-  also catches uncommitted edits.
+  also catches uncommitted edits,
+* the versions of the third-party libraries that decide the numbers (:data:`RESULT_LIBRARIES`).
 
 No Prefect import here, so the keys are unit-testable without an engine.
 """
@@ -15,23 +16,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import zppo_core
+from zppo_core.fingerprint import path_fingerprint, stable_hash
 
 #: repository root (the folder holding the packages)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: file suffixes that make up the code version of a package
 _CODE_SUFFIXES = (".py", ".yaml", ".json", ".jinja")
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """Short sha256 of ``obj`` as sorted JSON (non-JSON values through ``str``)."""
-    blob = json.dumps(obj, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:length]
 
 
 @functools.lru_cache(maxsize=32)
@@ -71,33 +66,39 @@ def git_sha() -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
-def path_fingerprint(path: str | Path) -> str:
-    """Cheap fingerprint of a local file or folder: relative names, sizes and mtimes.
+#: third-party libraries whose version can change a stage's numbers (sampling, kernels,
+#: image resizing, grading, DuckDB query results)
+RESULT_LIBRARIES = ("torch", "transformers", "accelerate", "vllm", "safetensors", "numpy", "sympy",
+                    "pillow", "duckdb", "pyarrow", "tokenizers")
 
-    Used for inputs too large to hash by content (model folders, source dumps). A string that is
-    not a local path (an HF id) fingerprints as itself.
-    """
-    p = Path(path)
-    if not p.exists():
-        return stable_hash({"spec": str(path)})
-    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
-    entries = []
-    for f in files:
-        st = f.stat()
-        rel = f.name if f == p else str(f.relative_to(p))
-        entries.append((rel, st.st_size, st.st_mtime_ns))
-    return stable_hash(entries)
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    """Installed versions of :data:`RESULT_LIBRARIES` (absent ones omitted)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in RESULT_LIBRARIES:
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
 
 
 def stage_key(stage: str, *, config: Any, inputs: Any, packages: tuple[str, ...]) -> str:
-    """Cache key ``<stage>-<hash>`` from a config fragment, input fingerprints and code version."""
+    """Cache key ``<stage>-<hash>`` from a config fragment, input fingerprints, code version and
+    the versions of the libraries that decide the numbers."""
     return f"{stage}-" + stable_hash(
-        {"config": config, "inputs": inputs, "code": code_version(*packages)}, length=24
+        {"config": config, "inputs": inputs, "code": code_version(*packages), "libs": library_versions()},
+        length=24,
     )
 
 
 __all__ = [
     "REPO_ROOT",
+    "RESULT_LIBRARIES",
+    "library_versions",
     "code_version",
     "git_sha",
     "path_fingerprint",

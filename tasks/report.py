@@ -18,6 +18,7 @@ from prefect import task
 from tasks import plots
 from tasks.common import TrackCtx, slug, stage_logger
 from tasks.tracking import read_jsonl
+from zppo_core.redact import redact
 
 SUMMARY_KEY = "zppo-eval-summary"
 #: student sizes the paper reports (its tables' rows)
@@ -58,7 +59,7 @@ def _family_acc(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     return family_averages({k: v for k, v in results.items() if v.get("accuracy") is not None})
 
 
-@task(name="report")
+@task(name="report", result_serializer="json")
 def report(evals: dict[str, dict[str, dict[str, dict[str, Any]]]], trainings: dict[str, dict[str, Any]],
            out_dir: str, track: dict[str, Any]) -> dict[str, Any]:
     """Build tables and plots.
@@ -92,7 +93,7 @@ def report(evals: dict[str, dict[str, dict[str, dict[str, Any]]]], trainings: di
         files.append(_save(plots.reward_curves(curves), out / "reward_curves.png"))
         files.append(_save(plots.buffer_curves(curves), out / "replay_buffer.png"))
     raw = out / "results.json"
-    raw.write_text(json.dumps({"evals": evals, "trainings": trainings, "families": families}, indent=1))
+    raw.write_text(json.dumps(redact({"evals": evals, "trainings": trainings, "families": families}), indent=1))
     files.append(raw)
     for f in files:
         tracker.log_artifact(ctx.parent_run_id, f, "report")

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from zppo_core.redact import MASK, is_secret_key, mask_url_credentials
+
 #: MLflow's per-request limits (log_batch)
 _MAX_METRICS_PER_BATCH = 1000
 _MAX_PARAMS_PER_BATCH = 100
@@ -33,8 +35,9 @@ _MAX_PARAM_CHARS = 6000
 #: tag holding the last training step already logged to a run (resume without duplicates)
 LAST_STEP_TAG = "zppo.last_logged_step"
 KEY_TAG = "zppo.key"
-_SECRET_WORDS = {"token", "secret", "key", "password", "passwd", "apikey", "credential", "credentials"}
-_MASK = "***"
+#: the readable key beside its hash (paths may hold quotes, which no filter string may contain)
+KEY_TEXT_TAG = "zppo.key_text"
+_MAX_TAG_CHARS = 5000
 
 
 def default_tracking_uri(output_dir: str | Path) -> str:
@@ -53,28 +56,25 @@ def resolve_tracking_uri(configured: str, output_dir: str | Path) -> str:
 
 
 # -- names and values -------------------------------------------------------------------------
+def key_tag(key: str) -> str:
+    """The value stored in the ``zppo.key`` tag: a hex hash of the run key, so the search filter
+    never has to quote the key's text (output paths may hold ``'`` or ``"``)."""
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def sanitize_key(key: str) -> str:
     """MLflow-safe metric/param name: alphanumerics and ``_ - . space /``; ``@`` -> ``_at_``."""
     key = key.replace("@", "_at_")
     return re.sub(r"[^0-9A-Za-z_\-. /]", "_", key)
 
 
-def is_secret_key(key: str) -> bool:
-    """True when a (dotted) key names a credential: a word token/secret/key/password in its leaf."""
-    leaf = key.rsplit(".", 1)[-1].lower()
-    words = set(re.split(r"[_\-.\s]+", leaf))
-    return bool(words & _SECRET_WORDS) or leaf in _SECRET_WORDS
-
-
-def _mask_url_credentials(value: str) -> str:
-    return re.sub(r"(://)[^/@\s:]+:[^/@\s]+@", r"\1" + _MASK + "@", value)
-
-
 def safe_params(flat: Mapping[str, Any]) -> dict[str, str]:
     """Flattened config -> MLflow params: secrets masked, credentials in URLs masked, truncated."""
     out: dict[str, str] = {}
     for k, v in flat.items():
-        text = _MASK if is_secret_key(k) else _mask_url_credentials(
+        text = MASK if is_secret_key(k) else mask_url_credentials(
             json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v)
         )
         out[sanitize_key(k)] = text[:_MAX_PARAM_CHARS]
@@ -137,9 +137,9 @@ class Tracker:
 
     # -- runs ------------------------------------------------------------------------------
     def find_run(self, key: str) -> str | None:
-        """Latest run of this experiment tagged ``zppo.key = key``."""
+        """Latest run of this experiment whose ``zppo.key`` tag is :func:`key_tag` of ``key``."""
         runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'",
+            [self.experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key_tag(key)}'",
             order_by=["attributes.start_time DESC"], max_results=1,
         )
         return runs[0].info.run_id if runs else None
@@ -150,7 +150,8 @@ class Tracker:
         with self._lock:
             rid = run_id or self.find_run(key)
             all_tags = {k: str(v) for k, v in tags.items()}
-            all_tags[KEY_TAG] = key
+            all_tags[KEY_TAG] = key_tag(key)
+            all_tags[KEY_TEXT_TAG] = key[:_MAX_TAG_CHARS]
             if parent_run_id:
                 all_tags["mlflow.parentRunId"] = parent_run_id
             if rid is None:
@@ -221,6 +222,8 @@ class Tracker:
 
 __all__ = [
     "KEY_TAG",
+    "KEY_TEXT_TAG",
+    "key_tag",
     "LAST_STEP_TAG",
     "Tracker",
     "artifact_root",

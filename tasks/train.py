@@ -27,11 +27,12 @@ from typing import Any
 from prefect import task
 
 from tasks.common import TrackCtx, json_safe, stage_logger
-from tasks.hashing import REPO_ROOT, stage_key
+from tasks.hashing import REPO_ROOT, path_fingerprint, stage_key
 from tasks.launch import StreamedProcess, build_command, child_env
 from tasks.retry import InjectedFault, TransientStageError, classify_log, retry_transient
 from tasks.tracking import read_jsonl
 from zppo_core.config import config_from_dict, dump_config
+from zppo_core.redact import SECRETS_ENV, masked_values
 
 FAULT_ENV = "ZPPO_FAULT_TRAIN_AFTER_STEP"
 RUN_ID_ENV = "ZPPO_TRACKING_RUN_ID"
@@ -41,10 +42,22 @@ TRAIN_SECTIONS = ("model", "rollout", "zppo", "algo", "optim", "schedule", "para
 
 
 def train_key(context: Any, parameters: dict[str, Any]) -> str:
-    inputs = {"data": parameters["data_hash"], "out": str(Path(parameters["train_dir"]).resolve())}
-    # only the sections training reads: tracking, the sweep/launcher (pipeline), curation and
-    # eval settings do not change what training produces (adding a benchmark must not retrain)
-    conf = {k: v for k, v in parameters["cfg"].items() if k in TRAIN_SECTIONS}
+    cfg = parameters["cfg"]
+    pipe = cfg["pipeline"]
+    model = cfg["model"]
+    inputs = {
+        "data": parameters["data_hash"], "out": str(Path(parameters["train_dir"]).resolve()),
+        # the launcher and its accelerate config decide the number of processes, sharding and
+        # precision, hence the numbers; local model folders are fingerprinted (a spec as itself)
+        "launcher": pipe["launcher"],
+        "accelerate_config": path_fingerprint(_abs(pipe["accelerate_config"])) if pipe["launcher"] == "accelerate"
+        else "",
+        "student": path_fingerprint(model["student"]), "teacher": path_fingerprint(model["teacher"]),
+        "judge": path_fingerprint(model["judge"]),
+    }
+    # only the sections training reads: tracking, the sweep (pipeline), curation and eval
+    # settings do not change what training produces (adding a benchmark must not retrain)
+    conf = {k: v for k, v in cfg.items() if k in TRAIN_SECTIONS}
     return stage_key("train", config=conf, inputs=inputs, packages=CODE)
 
 
@@ -69,7 +82,8 @@ def _open_training_run(ctx: TrackCtx, cfg: dict[str, Any], train_dir: Path, lab:
     return rid
 
 
-@task(name="train", cache_key_fn=train_key, persist_result=True, retry_condition_fn=retry_transient)
+@task(name="train", cache_key_fn=train_key, persist_result=True, result_serializer="json",
+      retry_condition_fn=retry_transient)
 def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, Any],
           lab: dict[str, str]) -> dict[str, Any]:
     """Train one (student, method, seed); return paths, step count, last metrics and run id."""
@@ -80,7 +94,8 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
     out = Path(train_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.yaml"
-    cfg_path.write_text(dump_config(conf))
+    cfg_path.write_text(dump_config(conf, redacted=True))  # credentials go by environment, not to disk
+    secrets = masked_values(conf.flatten())
     ctx = TrackCtx.from_dict(track)
     tracker = ctx.tracker()
     run_id = _open_training_run(ctx, cfg, out, lab)
@@ -106,7 +121,8 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
             proc.kill()
             raise InjectedFault(f"{FAULT_ENV}={fault}: trainer killed after step {step}")
 
-    proc = StreamedProcess(cmd, env=child_env({RUN_ID_ENV: run_id}), cwd=REPO_ROOT,
+    extra = {RUN_ID_ENV: run_id, **({SECRETS_ENV: json.dumps(secrets)} if secrets else {})}
+    proc = StreamedProcess(cmd, env=child_env(extra), cwd=REPO_ROOT,
                            on_line=lambda line: log.info("[trainer] %s", line), log_file=out / "train.log")
     ok = False
     try:

@@ -100,9 +100,36 @@ def test_grade_equivalence_table(pred, gold, expected):
     assert G.reward(boxed(pred), gold) == (1.0 if expected else 0.0)
 
 
-def test_table_is_large_enough():
-    assert len(EQUIVALENCE_TABLE) >= 60
-    assert sum(not e for *_, e in EQUIVALENCE_TABLE) >= 15
+def _as_float(s: str) -> float | None:
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+#: graders that a weak table would let through: the table must contain a row that each one gets wrong
+NAIVE_GRADERS = {
+    "always right": lambda p, g: True,
+    "always wrong": lambda p, g: False,
+    "exact string": lambda p, g: p.strip() == g.strip(),
+    "case-folded string": lambda p, g: p.strip().casefold() == g.strip().casefold(),
+    "float or string": lambda p, g: (_as_float(p) == _as_float(g)) if _as_float(p) is not None
+    and _as_float(g) is not None else p.strip() == g.strip(),
+    "digits only": lambda p, g: "".join(c for c in p if c.isdigit()) == "".join(c for c in g if c.isdigit()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAIVE_GRADERS))
+def test_table_catches_a_naive_grader(name):
+    """The table discriminates: swapping ``grade`` for a naive comparison fails some row."""
+    naive = NAIVE_GRADERS[name]
+    wrong = [(p, g) for p, g, e in EQUIVALENCE_TABLE if naive(p, g) is not e]
+    assert wrong, f"no row of the table tells the real grader from the {name!r} grader"
+
+
+def test_table_rows_are_unique_and_consistent():
+    pairs = [(p, g) for p, g, _ in EQUIVALENCE_TABLE]
+    assert len(pairs) == len(set(pairs)), "a (prediction, gold) row appears twice"
 
 
 @pytest.mark.parametrize(

@@ -85,14 +85,34 @@ def test_plan_order_bcq_admissibility_and_ncq_uses_all_wrong():
     assert [c.index for c in plans[2].candidates] == [0, 1, 2, 3]
     assert [c.index for c in plans[4].candidates] == [1, 2, 3]
     assert all(c.source == "student" for p in plans if p.kind == "ncq" for c in p.candidates)
-    # BCQ: one teacher-correct and one student-wrong, drawn with the step RNG in plan order
-    rng = random.Random(0)
-    t_r1, s_r1 = rng.choice([1, 2]), rng.choice([0, 1, 2, 3])
-    t_n1, s_n1 = rng.choice([0]), rng.choice([1, 2, 3])
+    # BCQ: one teacher-correct then one student-wrong candidate, texts of those very rollouts
     bcq_r1, bcq_n1 = plans[1].candidates, plans[3].candidates
-    assert [(c.source, c.index) for c in bcq_r1] == [("teacher", t_r1), ("student", s_r1)]
-    assert [(c.source, c.index) for c in bcq_n1] == [("teacher", t_n1), ("student", s_n1)]
-    assert bcq_r1[0].text == TEACHER["r1"].responses[t_r1] and bcq_r1[1].text == GROUPS[4].responses[s_r1]
+    assert [c.source for c in bcq_r1] == [c.source for c in bcq_n1] == ["teacher", "student"]
+    assert bcq_r1[0].text == TEACHER["r1"].responses[bcq_r1[0].index]
+    assert bcq_r1[1].text == GROUPS[4].responses[bcq_r1[1].index]
+    assert bcq_n1[0].index == 0  # n1's only teacher-correct rollout
+
+
+#: the admissible BCQ picks: teacher rollouts with reward 1, student rollouts with reward 0
+ADMISSIBLE = {"r1": ({1, 2}, {0, 1, 2, 3}), "n1": ({0}, {1, 2, 3}), "n4": ({0, 1, 2, 3}, {1, 2, 3})}
+
+
+def test_bcq_draws_only_admissible_candidates_and_reaches_every_one():
+    """Over many step seeds every draw is admissible and every admissible rollout is drawn
+    (uniform choice; nothing about the order of the RNG calls is assumed)."""
+    seen = {q: (set(), set()) for q in ADMISSIBLE}
+    for seed in range(200):
+        for p in plan(seed=seed):
+            if p.kind != "bcq":
+                continue
+            teacher_pick, student_pick = p.candidates
+            t_ok, s_ok = ADMISSIBLE[p.group.question_id]
+            assert teacher_pick.index in t_ok and student_pick.index in s_ok, (seed, p.group.question_id)
+            seen[p.group.question_id][0].add(teacher_pick.index)
+            seen[p.group.question_id][1].add(student_pick.index)
+    assert seen == {q: (set(t), set(s)) for q, (t, s) in ADMISSIBLE.items()}
+    first = [[(c.source, c.index) for c in p.candidates] for p in plan(seed=5)]
+    assert first == [[(c.source, c.index) for c in p.candidates] for p in plan(seed=5)]  # seeded
 
 
 def test_post_cap_keeps_bcq_before_ncq():

@@ -1,6 +1,7 @@
 """Resume after a failure: the training stage is killed on purpose after step 1 of 2
 (``ZPPO_FAULT_TRAIN_AFTER_STEP``); the re-run reports curation ``Cached``, the trainer resumes from
-its checkpoint and continues the same MLflow run, and the results equal an uninterrupted run."""
+its checkpoint and continues the same MLflow run, and the results equal an uninterrupted run. The
+run folder's path holds both quote characters (MLflow lookups, commands, YAML all see it)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _weights(folder: str) -> dict:
 def test_failed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     env = base_env(tmp_path)
     env.pop("PREFECT_HOME")  # `zppo pipeline` puts Prefect's home inside the run folder
-    out = tmp_path / "resumed"
+    out = tmp_path / "it's \"resumed\""  # quotes in the run folder's path work end to end
     failed = run_pipeline(out, {**env, "ZPPO_FAULT_TRAIN_AFTER_STEP": "1"}, overrides=RESUME)
     assert failed.returncode != 0
     assert "InjectedFault" in failed.stdout + failed.stderr

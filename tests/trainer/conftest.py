@@ -49,7 +49,7 @@ def _micro_config(tmp_path, **over):
 
     root = Path(__file__).resolve().parents[2]
     base = {
-        "data.train_path": str(tmp_path / "data" / "zppo77k.parquet"),
+        "data.train_path": "",  # toy data, generated in each run folder
         "data.toy_size": 24,
         "rollout.group_size": 4,
         "rollout.teacher_group_size": 2,

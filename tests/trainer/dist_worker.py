@@ -16,7 +16,7 @@ from zppo_core.trainer import loop, setup
 def main(config: str, out: str, data: str) -> None:
     torch.set_num_threads(1)
     cfg = load_config(config, {
-        "data.train_path": data, "data.toy_size": 16, "rollout.group_size": 2,
+        "data.train_path": "", "data.toy_size": 16, "rollout.group_size": 2,
         "rollout.student.max_new_tokens": 8, "rollout.teacher.max_new_tokens": 64,
         "schedule.rollout_batch": 4, "schedule.micro_batch": 4, "schedule.total_steps": 1,
         "zppo.rho_aug": 0.5, "zppo.rho_replay": 0.5, "algo.iterations": 2, "optim.lr": 1.0e-3,

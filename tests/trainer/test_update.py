@@ -72,7 +72,27 @@ def test_old_logprobs_are_those_of_the_current_model_so_first_ratio_is_one(tiny_
     batch = collate(rs[:1], PAD)
     lp = token_logprobs(tiny_lm, batch)[0, batch.prompt_lens[0] - 1 : batch.prompt_lens[0] - 1 + batch.response_lens[0]]
     torch.testing.assert_close(lp.detach(), old[0])
+    # the sampler's log-probs are off by exactly 1 nat: an update that used them as "old" (instead of
+    # recomputing with the pre-update model) would see ratio e and clip every positive-advantage token
+    for r, lp in zip(rs, old):
+        r.sampler_logprobs = (lp + 1.0).tolist()
     opt = torch.optim.AdamW(tiny_lm.parameters(), lr=1e-2)
     m = run_updates(_ctx(tiny_lm, dist, 4, optimizer=opt, algo=AlgoConfig(iterations=1)), rs, seed=0)
     assert m["train/approx_kl"] < 1e-10 and m["train/clip_frac"] == 0.0
+    assert abs(m["train/sampler_logprob_diff"] - 1.0) < 1e-5
     assert m["train/updates"] == 1.0 and m["train/response_tokens"] == sum(len(r.response_ids) for r in rs)
+
+
+def test_clip_frac_counts_exactly_the_tokens_on_the_clipped_branch(tiny_lm, dist):
+    """Old log-probs 1 nat below the model's: ratio = e > 1 + clip_high on every token, so exactly the
+    tokens with A > 0 (the reward-1 rollouts: two of four per group) are clipped, none with A < 0."""
+    rs = _rollouts()
+    old = [t - 1.0 for t in compute_old_logprobs(_ctx(tiny_lm, dist, 12), rs)]
+    opt = torch.optim.AdamW(tiny_lm.parameters(), lr=0.0)
+    m = run_updates(_ctx(tiny_lm, dist, 4, optimizer=opt, algo=AlgoConfig(iterations=1)), rs, seed=0, old_lp=old)
+    clipped = sum(len(r.response_ids) for r in rs if r.reward == 1.0)
+    total = sum(len(r.response_ids) for r in rs)
+    assert 0 < clipped < total
+    assert abs(m["train/clip_frac"] - clipped / total) < 1e-9
+    # k3 estimator at log-ratio 1 on every token: e - 1 - 1
+    assert abs(m["train/approx_kl"] - (torch.e - 2.0)) < 1e-5

@@ -106,11 +106,17 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         raise ConfigError(f"{p}: {e}") from None
 
 
-def dump_config(cfg: Config) -> str:
-    """The resolved config as YAML text (logged as an artifact)."""
+def dump_config(cfg: Config, *, redacted: bool = False) -> str:
+    """The resolved config as YAML text. ``redacted=True`` (every stored artifact): credentials
+    masked (:func:`zppo_core.redact.redact`); the unredacted text is only for the trainer's input."""
     import yaml
 
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    data = cfg.to_dict()
+    if redacted:
+        from zppo_core.redact import redact
+
+        data = redact(data)
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def replace(cfg: Config, **dotted: Any) -> Config:

@@ -238,11 +238,13 @@ class ScheduleConfig:
 class DataConfig:
     """Training data: the curated ZPPO-77K parquet (or a generated set in the same schema)."""
 
+    #: the curated parquet; a path that does not exist is an error. "" = generated toy data
+    #: (only together with ``toy_kind``), written to ``<output>/toy_data/``
     train_path: str = "runs/curation/zppo77k.parquet"
     #: where image references in the parquet are resolved from (curation output dir)
     image_root: str = ""
-    #: offline only: when ``train_path`` does not exist, generate a small set in the same schema
-    #: there ("" = never; "arithmetic" | "fixed" | "miniature", see zppo_core.trainer.toy_data)
+    #: offline only: the kind of toy set generated when ``train_path`` is "" ("" = none;
+    #: "arithmetic" | "fixed" | "miniature", see zppo_core.trainer.toy_data)
     toy_kind: str = ""
     toy_size: int = 64
     toy_images: bool = False

@@ -10,8 +10,8 @@ Layout of ``<output_dir>/checkpoints/step_000010/``::
                               states of every rank -- written LAST
 
 A checkpoint is written into ``checkpoints/.tmp-step_000010-<pid>/`` and renamed into place
-with ``os.replace`` only when complete, so a run killed mid-save leaves no ``step_*`` folder
-behind; :func:`find_latest` only considers ``step_*`` folders holding ``trainer_state.json``.
+with ``os.replace`` only when complete and fsynced (files and folders), so a run killed
+mid-save, or a machine that loses power right after, leaves no partial ``step_*`` folder behind; :func:`find_latest` only considers ``step_*`` folders holding ``trainer_state.json``.
 Only rank 0 calls the file writers here; the trainer-level functions at the end
 (:func:`save`, :func:`restore`, :func:`sync_student`) are called by EVERY rank, because the
 full state dicts they gather are collectives under DDP/FSDP.
@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from zppo_core.durable import replace_durably
 
 if TYPE_CHECKING:
     from zppo_core.trainer.state import Parts, TrainerState
@@ -78,13 +80,60 @@ def read_state(ckpt: str | Path) -> dict[str, Any]:
         raise RuntimeError(f"unreadable checkpoint state {path}: {e}") from e
 
 
+#: trainer_state.json keys a checkpoint must hold to be resumed from
+_STATE_KEYS = ("step", "cursor", "buffer", "rng")
+
+
+def checkpoint_problem(ckpt: str | Path) -> str | None:
+    """Why ``ckpt`` cannot be resumed from (``None`` when it can): an unreadable or incomplete
+    state file, a missing or unparsable model config, a truncated safetensors file."""
+    from safetensors import safe_open
+
+    ckpt = Path(ckpt)
+    try:
+        state = read_state(ckpt)
+    except RuntimeError as e:
+        return str(e)
+    missing = [k for k in _STATE_KEYS if k not in state]
+    if missing:
+        return f"{ckpt / STATE_FILE} lacks {missing}"
+    for name in (f"{MODEL_DIR}/config.json", "optimizer.json"):
+        try:
+            json.loads((ckpt / name).read_text())
+        except (OSError, ValueError) as e:
+            return f"{ckpt / name}: {e}"
+    tensors = sorted((ckpt / MODEL_DIR).glob("*.safetensors"))
+    if not tensors:
+        return f"{ckpt / MODEL_DIR}: no safetensors weights"
+    for f in [*tensors, ckpt / "optimizer.safetensors"]:
+        try:
+            with safe_open(str(f), "pt"):
+                pass
+        except Exception as e:  # noqa: BLE001 - SafetensorError, OSError: the file is unusable
+            return f"{f}: {e}"
+    return None
+
+
+def find_resumable(output_dir: str | Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint that passes :func:`checkpoint_problem`, and the newer ones skipped
+    as ``(path, reason)`` (newest first) -- the caller warns about each by name."""
+    skipped: list[tuple[Path, str]] = []
+    for _, path in reversed(list_checkpoints(output_dir)):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path, skipped
+        skipped.append((path, problem))
+    return None, skipped
+
+
 def latest_run_id(output_dir: str | Path) -> str | None:
-    """Tracking run id stored in the newest complete checkpoint (``None`` if none)."""
-    ckpt = find_latest(output_dir)
-    if ckpt is None:
-        return None
-    rid = read_state(ckpt).get("run_id")
-    return rid or None
+    """Tracking run id stored in the newest checkpoint whose state is readable (``None`` if none)."""
+    for _, path in reversed(list_checkpoints(output_dir)):
+        try:
+            return read_state(path).get("run_id") or None
+        except RuntimeError:
+            continue
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,9 +234,13 @@ def save_checkpoint(
         optimizer_to_files(optimizer_state, tmp)
     state = dict(trainer_state, step=step)
     (tmp / STATE_FILE).write_text(json.dumps(state))
+    old = None
     if final.exists():  # re-saving the same step (e.g. final save after a periodic one)
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+        old = root / f".old-{step_dirname(step)}-{os.getpid()}"
+        os.replace(final, old)
+    replace_durably(tmp, final)  # every file and folder fsynced before the rename
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     prune(output_dir, keep)
     return final
 
@@ -195,9 +248,10 @@ def save_checkpoint(
 def prune(output_dir: str | Path, keep: int) -> None:
     """Delete all but the newest ``keep`` complete checkpoints and any stale temp folders."""
     root = checkpoint_root(output_dir)
-    for p in root.glob(".tmp-step_*"):
-        if not p.name.endswith(f"-{os.getpid()}"):
-            shutil.rmtree(p, ignore_errors=True)
+    for pattern in (".tmp-step_*", ".old-step_*"):
+        for p in root.glob(pattern):
+            if not p.name.endswith(f"-{os.getpid()}"):
+                shutil.rmtree(p, ignore_errors=True)
     ckpts = list_checkpoints(output_dir)
     for _, p in ckpts[: max(0, len(ckpts) - max(keep, 1))]:
         shutil.rmtree(p, ignore_errors=True)
@@ -254,11 +308,12 @@ def sync_student(parts: Parts) -> None:
 
 
 def _state_json(parts: Parts, st: TrainerState) -> dict[str, Any]:
+    from zppo_core.trainer.resume import identity
+
     rngs = parts.dist.gather([get_rng_state()])
     return {
         "run_id": st.run_id,
-        "config_hash": parts.cfg.hash(),
-        "method": parts.cfg.zppo.method,
+        **identity(parts.cfg),  # method, config_hash, resume_hash, resume_config
         "world_size": parts.dist.world,
         "parallel": {"strategy": parts.dist.strategy, "world_size": parts.dist.world},
         "cursor": st.cursor.state_dict(),
@@ -322,8 +377,10 @@ def restore(parts: Parts, st: TrainerState, ckpt: Path) -> None:
 __all__ = [
     "MODEL_DIR",
     "STATE_FILE",
+    "checkpoint_problem",
     "checkpoint_root",
     "find_latest",
+    "find_resumable",
     "full_optimizer_state",
     "get_rng_state",
     "latest_run_id",

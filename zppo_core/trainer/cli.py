@@ -2,6 +2,10 @@
 
 Also runnable as ``accelerate launch -m zppo_core.trainer.cli --config ...`` (every rank runs
 this module; only rank 0 prints and writes).
+
+Exit codes: 0 done (or nothing left to do); 2 a config error, missing training data, or a
+checkpoint made by another method/config (``--force-new`` or another ``--output`` to proceed);
+3 the output folder is in use by another writer (its PID is printed).
 """
 
 from __future__ import annotations
@@ -9,7 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+
+from zppo_core.redact import SECRETS_ENV
 
 
 
@@ -21,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this rollout step")
     p.add_argument("--output", default=None, help="run folder (default: the config's output_dir/train)")
     p.add_argument("--run-id", default=None, help="tracking run id to store in checkpoints")
+    p.add_argument("--force-new", action="store_true",
+                   help="start the output folder over instead of continuing its checkpoints (required when they "
+                        "were made by another method or configuration); previous outputs move to superseded-<time>/")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted config override, YAML value (repeatable), e.g. --set algo.iterations=1")
 
@@ -28,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _overrides(args: argparse.Namespace) -> dict:
     from zppo_core.config import parse_overrides
 
-    over = parse_overrides(args.set)
+    # real values of settings masked in the config file (set by the pipeline's training stage)
+    over = {**json.loads(os.environ.get(SECRETS_ENV) or "{}"), **parse_overrides(args.set)}
     if args.method:
         over["zppo.method"] = args.method
     return over
@@ -51,7 +62,19 @@ def run(args: argparse.Namespace) -> int:
               f"bcq={m['zppo/bcq_count']:.0f} ncq={m['zppo/ncq_count']:.0f} buffer={m['buffer/size']:.0f} "
               f"step_time={m['perf/step_time_s']:.1f}s", flush=True)
 
-    res = train(cfg, out, max_steps=args.max_steps, callbacks=[show], run_id=args.run_id)
+    from zppo_core.locks import FolderBusy
+    from zppo_core.trainer.data import DataError
+    from zppo_core.trainer.resume import ResumeMismatch
+
+    try:
+        res = train(cfg, out, max_steps=args.max_steps, callbacks=[show], run_id=args.run_id,
+                    force_new=args.force_new)
+    except FolderBusy as e:
+        print(f"zppo train: {e}", file=sys.stderr)
+        return 3
+    except (ResumeMismatch, DataError) as e:
+        print(f"zppo train: {e}", file=sys.stderr)
+        return 2
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from zppo_core.durable import append_line_durably
 from zppo_core.trainer import checkpoint as ck
 from zppo_core.trainer.build import lr_at
 from zppo_core.trainer.data import shard
@@ -101,8 +102,7 @@ def fit(parts: Parts, st: TrainerState, end: int, metrics_path: Path,
     while st.step < end:
         last = train_step(parts, st)
         if parts.dist.is_main:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(last) + "\n")
+            append_line_durably(metrics_path, json.dumps(last))
             for cb in callbacks:
                 cb(st.step, last)
         if st.step % cfg.schedule.checkpoint_every == 0 or st.step == end:

@@ -6,7 +6,11 @@ Contract (docs/ARCHITECTURE.md, "Training"): returns ``final_model`` (HF folder,
 ``<output_dir>/metrics.jsonl`` and calls ``callbacks(step, metrics)``; ``run_id`` is stored in
 every checkpoint (``checkpoint.latest_run_id`` reads it back).
 
-Resume: the newest complete checkpoint is picked automatically. The student (and a vLLM
+One writer: rank 0 holds the output folder's lock (:mod:`zppo_core.locks`) for the whole run.
+
+Resume: the newest readable checkpoint is picked automatically (a newer unreadable one is
+skipped with a warning naming it), and only when it was made by the same method and
+trajectory-deciding settings (:mod:`zppo_core.trainer.resume`; ``force_new`` starts over). The student (and a vLLM
 student engine) is loaded from the checkpoint's model folder; optimizer, data cursor, replay
 buffer and this rank's RNG states are restored, so the resumed run continues at step k+1 with
 neither a repeated nor a skipped step. A run already at its last step returns at once
@@ -34,7 +38,10 @@ from zppo_core.trainer.build import (
     make_grader,
     make_render,
 )
-from zppo_core.trainer.data import DataCursor, load_questions
+from zppo_core.durable import replace_durably
+from zppo_core.locks import is_rank_zero, rank_zero_folder_lock
+from zppo_core.trainer import resume
+from zppo_core.trainer.data import DataCursor, DataError, load_questions
 from zppo_core.trainer.distill import load_teacher
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.loop import Callback, fit
@@ -82,8 +89,7 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
 
     acc = _accelerator(cfg)
     dist = Dist(acc, resolve_strategy(cfg.parallel.strategy, int(acc.num_processes)))
-    _ensure_data(cfg, dist)
-    questions = load_questions(cfg.data.train_path, cfg.data.image_root)
+    questions = load_questions(_ensure_data(cfg, dist, output_dir), cfg.data.image_root)
     model, processor = load_student(model_dir, cfg)
     model, optimizer = _layout(cfg, acc, dist, model)
     live = acc.unwrap_model(model)
@@ -103,18 +109,41 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
                  update=update, teacher=teacher, tokenizer=tok)
 
 
-def _ensure_data(cfg: Any, dist: Dist) -> None:
-    """Generate the offline toy set at ``data.train_path`` when configured and missing."""
+#: where generated toy data goes inside the run folder (``data.train_path`` empty)
+TOY_DATA = Path("toy_data") / "zppo77k.parquet"
+
+
+def training_file(cfg: Any, output_dir: Path) -> Path:
+    """The parquet to train on. A ``data.train_path`` that does not exist is an error, never
+    replaced by generated data: toy data is used only when asked for explicitly, by an empty
+    ``data.train_path`` together with a ``data.toy_kind`` (generated at ``<output>/toy_data/``)."""
     d = cfg.data
-    if d.toy_kind and not Path(d.train_path).exists():
+    if d.train_path:
+        path = Path(d.train_path)
+        if not path.is_file():
+            raise DataError(f"training data not found: {path} (data.train_path). Toy data is generated only "
+                            f"when data.train_path is empty and data.toy_kind is set")
+        return path
+    if not d.toy_kind:
+        raise DataError("data.train_path is empty: set it to the curated parquet, or set data.toy_kind "
+                        "(arithmetic | fixed) to train on generated toy data")
+    return output_dir / TOY_DATA
+
+
+def _ensure_data(cfg: Any, dist: Dist, output_dir: Path) -> Path:
+    """:func:`training_file`, generating the requested toy set there first when missing."""
+    path = training_file(cfg, output_dir)
+    d = cfg.data
+    if not d.train_path and not path.exists():
         if dist.is_main:
             from zppo_core.trainer.toy_data import ToySpec, make_toy_dataset
 
             spec = ToySpec(kind=d.toy_kind, n=d.toy_size, seed=cfg.schedule.seed, with_images=d.toy_images)
-            made = make_toy_dataset(Path(d.train_path).parent, spec)
-            if made != Path(d.train_path):
-                made.replace(d.train_path)
+            made = make_toy_dataset(path.parent, spec)
+            if made != path:
+                made.replace(path)
         dist.barrier()
+    return path
 
 
 class RolloutIOFactory:
@@ -140,12 +169,40 @@ def train(
     max_steps: int | None = None,
     callbacks: Iterable[Callback] = (),
     run_id: str | None = None,
+    force_new: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) training; see the module docstring for the returned dict."""
+    """Run (or resume) training; see the module docstring for the returned dict.
+
+    Holds the output folder's lock (rank 0) for the whole run. ``force_new``: do not continue the
+    folder's checkpoints; move its previous outputs aside and start at step 0.
+    """
+    out = Path(output_dir)
+    with rank_zero_folder_lock(out, "zppo train"):
+        if is_rank_zero():
+            _clean_leftovers(out)
+        return _train(cfg, out, max_steps, callbacks, run_id, force_new)
+
+
+def _resume_point(cfg: Any, out: Path, force_new: bool) -> Path | None:
+    """The checkpoint to continue (every rank reads the same files and decides alike)."""
+    if force_new:
+        if is_rank_zero() and (moved := resume.supersede(out)) is not None:
+            log.warning("--force-new: the previous outputs of %s were moved to %s", out, moved)
+        return None
+    latest, skipped = ck.find_resumable(out)
+    for path, why in skipped:
+        log.warning("checkpoint %s is unreadable (%s); falling back to %s", path, why,
+                    latest if latest is not None else "a fresh start")
+    if latest is not None:
+        resume.check(ck.read_state(latest), cfg, latest)
+    return latest
+
+
+def _train(cfg: Any, out: Path, max_steps: int | None, callbacks: Iterable[Callback], run_id: str | None,
+           force_new: bool) -> dict[str, Any]:
     from zppo_core.models import resolve
 
-    out = Path(output_dir)
-    latest = ck.find_latest(out)
+    latest = _resume_point(cfg, out, force_new)
     model_dir = str(latest / ck.MODEL_DIR) if latest else resolve(cfg.model.student)
     parts = build_parts(cfg, out, model_dir)
     z = cfg.zppo
@@ -185,22 +242,47 @@ def train(
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop rows of steps after ``step`` (a crash between logging and checkpointing a step).
+    """Drop rows of steps after ``step`` (a crash between logging and checkpointing a step), and
+    a torn last line (a crash in the middle of writing it), with a warning.
 
-    The resumed run recomputes those steps, so every step appears exactly once.
+    The resumed run recomputes those steps, so every step appears exactly once. A line that is
+    not JSON before the last one is damage, not a crash: an error naming the line.
     """
     if not path.exists():
         return
     rows = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    keep = [ln for ln in rows if json.loads(ln).get("step", 0) <= step]
+    keep = []
+    for i, ln in enumerate(rows, 1):
+        try:
+            row = json.loads(ln)
+        except json.JSONDecodeError:
+            if i == len(rows):
+                log.warning("%s: dropping a torn last line (%d characters) left by an interrupted run", path, len(ln))
+                continue
+            raise ValueError(f"{path}: line {i} is not valid JSON") from None
+        if row.get("step", 0) <= step:
+            keep.append(ln)
     if len(keep) != len(rows):
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(ln + "\n" for ln in keep))
-        tmp.replace(path)
+        replace_durably(tmp, path)
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove temp folders of killed runs (``.final_model.tmp-*``, checkpoint temp folders);
+    safe because this process holds the folder lock."""
+    import shutil
+
+    leftovers = [*out.glob(".final_model.tmp-*"), *out.glob(".final_model.old-*"),
+                 *ck.checkpoint_root(out).glob(".tmp-step_*"),
+                 *ck.checkpoint_root(out).glob(".old-step_*")]
+    for p in leftovers:
+        log.info("removing %s, left over by an interrupted run", p)
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def _publish_final(src: Path, final: Path) -> None:
-    """Copy the newest checkpoint's model folder to ``final_model`` atomically."""
+    """Copy the newest checkpoint's model folder to ``final_model`` atomically and durably."""
     import os
     import shutil
 
@@ -208,9 +290,11 @@ def _publish_final(src: Path, final: Path) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
     shutil.copytree(src, tmp)
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
     if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+        os.replace(final, old)
+    replace_durably(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 __all__ = ["RolloutIOFactory", "build_parts", "train"]
