@@ -112,3 +112,15 @@ def test_distillation_refuses_a_teacher_with_another_tokenizer(tmp_path, micro_c
     tok.save_pretrained(teacher)
     with pytest.raises(TokenizerMismatch, match=r"student 'builtin:tiny-qwen3'.*teacher '.*other-teacher'"):
         _parts(tmp_path, micro_config, "on_distill", **{"model.teacher": str(teacher)})
+
+
+def test_step_totals_count_guidance_rollouts_in_all_only():
+    from zppo_core.trainer.batch import Rollout
+    from zppo_core.trainer.metrics_step import RolloutTotals
+
+    def ro(kind, reward, uid):
+        return Rollout(uid=uid, kind=kind, question_id="q", prompt_ids=[1], response_ids=[2, 3], reward=reward)
+
+    t = RolloutTotals.of([ro("plain", 1.0, "a"), ro("hint", 1.0, "b"), ro("prefix", 0.0, "c"), ro("prefix", 1.0, "c")])
+    assert (t.all_sum, t.all_n, t.plain_sum, t.plain_n, t.new_n) == (3.0, 4.0, 1.0, 1.0, 1.0)
+    assert (t.groups, t.trivial_groups, t.sequences, t.response_tokens) == (3.0, 2.0, 4.0, 8.0)

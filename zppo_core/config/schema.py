@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, NamedTuple
 
 # --------------------------------------------------------------------------------------------
-# Method presets: the paper's RL rows as switches, never as code forks.
+# Method presets: the paper's method rows (Tabs. 1, 2, 4) as switches, never as code forks.
 # --------------------------------------------------------------------------------------------
 class MethodSpec(NamedTuple):
     """What one ``zppo.method`` switches on in the one training loop.

@@ -44,7 +44,7 @@ from zppo_core.trainer.batch import Batch, Rollout, collate
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.metrics_baselines import BaselineCounts
 from zppo_core.trainer.rollout import RolloutIO, make_request
-from zppo_core.trainer.state import UpdateContext
+from zppo_core.trainer.state import FILLER_UID, UpdateContext
 
 
 class TokenizerMismatch(ValueError):
@@ -136,37 +136,50 @@ def batch_device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _micro(model, teacher, batch: Batch, agg: str, norm_kw: dict, dummy: bool):
+def _micro(model, teacher, rollouts: list[Rollout], ctx: UpdateContext, norm_kw: dict, dummy: bool):
+    batch = collate(rollouts, ctx.pad_id, ctx.vision_ids)
     logits = forward_logits(model, batch)
     with torch.no_grad():
         t_logits = forward_logits(teacher, batch)
     width = min(logits.shape[-1], t_logits.shape[-1])
     mask = batch.response_mask.to(logits.device)
-    if dummy:
-        mask = torch.zeros_like(mask)
-    return jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=agg, **norm_kw)
+    for i, r in enumerate(rollouts):  # filler rows (zero-weight passes) carry no weight
+        if dummy or r.uid == FILLER_UID:
+            mask[i] = False
+    return jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=ctx.algo.loss_agg,
+                    **norm_kw)
+
+
+def _loss_tokens(r: Rollout, vision_ids: set[int]) -> int:
+    """Response tokens of ``r`` that enter the loss (generated vision placeholders are masked)."""
+    return sum(1 for t in r.response_ids if t not in vision_ids)
 
 
 def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout]) -> dict[str, float]:
     """One JSD update on the whole batch ``seqs`` (all ranks; ``ctx`` the run's update context);
-    returns the ``train/*`` and ``distill/jsd`` / ``distill/tokens`` metrics."""
+    returns the ``train/*`` and ``distill/jsd`` / ``distill/tokens`` metrics.
+
+    Collectives stay matched as in the RL update: a rank out of data runs zero-weight filler
+    micro-batches, and under FSDP2 + VLM a micro-batch without an image gets the zero-weight
+    image filler row whenever another rank's has one (``UpdateContext.vision_filler``)."""
     dist, mb = ctx.dist, ctx.micro_batch
-    batches = [collate(seqs[i : i + mb], ctx.pad_id, ctx.vision_ids) for i in range(0, len(seqs), mb)]
-    n_tok = sum(int(b.response_mask.sum()) for b in batches)
-    n_seq = sum(int((b.response_mask.sum(1) > 0).sum()) for b in batches)
-    g_tok, g_seq = dist.sum([n_tok, n_seq])
+    micros = [seqs[i : i + mb] for i in range(0, len(seqs), mb)]
+    counted = [_loss_tokens(r, ctx.vision_ids) for r in seqs]
+    g_tok, g_seq = dist.sum([sum(counted), sum(1 for c in counted if c)])
     if g_tok == 0:
         return _metrics(0.0, 0.0, 0.0, 0.0, 0)
     norm_kw = ({"token_normalizer": g_tok / dist.world} if ctx.algo.loss_agg == "token"
                else {"seq_normalizer": max(g_seq, 1.0) / dist.world})
-    n_micro = dist.max_int(len(batches))
+    n_micro = dist.max_int(len(micros))
     ctx.optimizer.zero_grad(set_to_none=True)
     loss_sum = jsd_sum = 0.0
     for j in range(n_micro):
-        dummy = j >= len(batches)  # this rank is out of data: a zero-weight pass keeps collectives matched
-        batch = collate([ctx.filler()], ctx.pad_id, ctx.vision_ids) if dummy else batches[j]
+        dummy = j >= len(micros)  # this rank is out of data: a zero-weight pass keeps collectives matched
+        micro = [ctx.filler()] if dummy else micros[j]
+        if ctx.vision_filler is not None and dist.max_int(int(any(r.mm for r in micro))) and not any(r.mm for r in micro):
+            micro = micro + [ctx.vision_filler]
         with dist.maybe_no_sync(ctx.model, skip_sync=j < n_micro - 1):
-            loss, m = _micro(ctx.model, teacher, batch, ctx.algo.loss_agg, norm_kw, dummy)
+            loss, m = _micro(ctx.model, teacher, micro, ctx, norm_kw, dummy)
             dist.backward(loss)
         loss_sum += float(loss.detach())
         jsd_sum += m["jsd"] * m["n_tokens"]

@@ -43,7 +43,9 @@ class RolloutTotals:
     def of(cls, rollouts) -> RolloutTotals:
         t = cls()
         for r in rollouts:
-            kinds = ["all", r.kind]
+            # kinds without their own reward fields (hint / prefix groups: their means are the
+            # baseline metrics) count in "all" only
+            kinds = ["all", r.kind] if hasattr(t, f"{r.kind}_sum") else ["all"]
             if r.kind == "plain":
                 kinds.append("replay" if r.is_replay else "new")
             for k in kinds:
