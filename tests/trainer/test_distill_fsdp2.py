@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_off_distill_teacher_is_sharded_and_the_update_runs(tmp_path):
-    over = {"data.train_path": str(tmp_path / "data" / "zppo77k.parquet"), "data.toy_size": 16,
+    over = {"data.train_path": "", "data.toy_size": 16,  # toy data, generated in the run folder
             "schedule.rollout_batch": 5, "zppo.rho_replay": 0.4, "rollout.group_size": 2,
             "rollout.teacher_group_size": 2, "rollout.student.max_new_tokens": 8, "rollout.teacher.max_new_tokens": 64,
             "schedule.micro_batch": 1, "schedule.total_steps": 2, "schedule.checkpoint_every": 1,
