@@ -32,7 +32,7 @@ def _weights(folder) -> dict[str, torch.Tensor]:
 
 def _argv(tmp_path: Path, method: str, *extra: str) -> list[str]:
     sets = {
-        "data.train_path": "", "data.toy_size": 24,  # toy data, generated in the run folder
+        "data.train_path": "''", "data.toy_size": 24,  # '' = toy data, generated in the run folder
         "rollout.group_size": 4, "rollout.teacher_group_size": 2, "rollout.student.max_new_tokens": 16,
         "rollout.teacher.max_new_tokens": 64, "zppo.rho_aug": 0.5, "zppo.rho_replay": 0.5, "algo.iterations": 2,
         "schedule.rollout_batch": 4, "schedule.micro_batch": 8, "schedule.checkpoint_every": 1,
