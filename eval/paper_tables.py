@@ -221,7 +221,7 @@ def bootstrap_table(records: list[dict[str, Any]], resamples: int) -> Table:
     return Table(
         f"Benchmark-resampling bootstrap (Tab. 14 layout; {resamples:,} resamples, 95 % percentile CI, wins/n)",
         ["Student", "Pair (A − B)", "Family", "ours Δ [CI] (wins)", "paper Δ [CI] (wins)"], rows,
-        "paper column: the same bootstrap on the paper's per-benchmark numbers of that student size",
+        "paper column: the same bootstrap on the paper's per-benchmark numbers of that student size (its whole family, as in Tab. 14)",
     )
 
 
