@@ -116,10 +116,21 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
             err = TransientStageError if classify_log(tail) else RuntimeError
             raise err(f"trainer exited with code {rc} (log: {out / 'train.log'}):\n{tail}")
         result = _collect(out, run_id, resumed_from, _last_json_line(proc.tail))
+        _log_dashboards(tracker, run_id, out, lab)
         ok = True
         return result
     finally:
         tracker.finish(run_id, ok)
+
+
+def _log_dashboards(tracker: Any, run_id: str, out: Path, lab: dict[str, str]) -> None:
+    """Dashboards (PNG + offline HTML) and the candidate-match audit files on the training run."""
+    from tasks.dashboards import log_training_dashboards
+
+    try:
+        log_training_dashboards(tracker, run_id, out, f"{lab['student']} / {lab['method']} / seed{lab['seed']}")
+    except Exception as e:  # noqa: BLE001 - a figure never fails a finished training
+        stage_logger().warning("dashboards of %s not logged: %s", out, e)
 
 
 def _abs(path: str) -> str:
