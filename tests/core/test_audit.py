@@ -63,3 +63,22 @@ def test_bad_context_is_named():
     bad = AuditContext(step=1, question_id="qx", kind="bcq", gold="1", candidate_answers=["1"], correct_candidate=None)
     with pytest.raises(ValueError, match="qx"):
         audit_rollout(bad, "\\boxed{1}", 1.0)
+
+
+def test_audit_log_bounds_and_resume(tmp_path):
+    import json
+
+    from zppo_core.trainer.audit_log import AuditLog, audit_path
+
+    log = AuditLog(tmp_path, per_step=2, total=3)
+    assert log.write(records()) == 4  # 2 BCQ + 2 NCQ
+    step4 = [r.__class__(**{**r.to_json(), "step": 4}) for r in records()]
+    assert log.write(step4) == 2  # 1 more of each: total 3 reached
+    assert log.write(step4) == 0
+    lines = [json.loads(x) for x in audit_path(tmp_path, "bcq").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [3, 3, 4] and lines[0]["student_answer"] == "paris"
+    # resume from a checkpoint at step 3: step-4 lines are dropped and counted out
+    again = AuditLog(tmp_path, per_step=2, total=3, resume_step=3)
+    assert again.written == {"bcq": 2, "ncq": 2}
+    assert len(audit_path(tmp_path, "ncq").read_text().splitlines()) == 2
+    assert AuditLog(tmp_path / "off", per_step=2, total=0).write(records()) == 0
