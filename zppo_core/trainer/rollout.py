@@ -49,12 +49,30 @@ class RolloutIO:
 
 
 @dataclass
+class StageCounts:
+    """This rank's per-step counters of Stages 1-5 (summed over ranks for the step's metrics)."""
+
+    questions: int = 0  # plain groups (new + replay) rolled out
+    hard: int = 0  # questions with mean plain reward <= tau
+    bcq: int = 0  # BCQ groups built
+    ncq: int = 0  # NCQ groups built
+    teacher_rollouts: int = 0  # usable teacher responses
+    teacher_correct: int = 0  # of which correct
+    compressions: int = 0  # compression requests
+    compression_fallbacks: int = 0  # of which the raw candidate was kept
+    judged: int = 0  # rollouts graded by the LLM judge
+    judge_malformed: int = 0  # of which the verdict was unparseable (reward 0)
+    rollout_time: float = 0.0  # seconds in student generation
+    teacher_time: float = 0.0  # seconds in teacher generation + compression
+
+
+@dataclass
 class StepRollouts:
-    """Output of :func:`collect`: gradient rollouts, plain outcomes and stage metrics."""
+    """Output of :func:`collect`: gradient rollouts, plain outcomes and stage counters."""
 
     rollouts: list[Rollout]
     outcomes: list[tuple[str, float, dict[str, Any]]]  # (question id, mean plain reward, question)
-    counts: dict[str, float] = field(default_factory=dict)
+    counts: StageCounts = field(default_factory=StageCounts)
 
 
 def make_request(q: dict[str, Any], text: str, request_id: str, load_image: Callable[[str], Any]) -> GenerationRequest:
@@ -147,16 +165,14 @@ def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, local_cap:
     t0 = time.perf_counter()
     groups, rollouts = plain_stage(io, new_qs + replay_qs, [False] * len(new_qs) + [True] * len(replay_qs),
                                    ro.group_size, student_p, step)
-    counts: dict[str, float] = {"rollout_time": time.perf_counter() - t0}
     outcomes = [(g.question_id, g.mean_accuracy, g.payload) for g in groups]
     hard = zpd.hard_questions(groups, z.tau)
-    counts.update(hard=len(hard), questions=len(groups), bcq=0, ncq=0, teacher_rollouts=0, teacher_correct=0,
-                  compressions=0, compression_fallbacks=0, teacher_time=0.0)
+    counts = StageCounts(questions=len(groups), hard=len(hard), rollout_time=time.perf_counter() - t0)
     sr = StepRollouts(rollouts, outcomes, counts)
     if (z.use_bcq or z.use_ncq) and hard:
         _reformulate(io, cfg, hard, sr, step=step, local_cap=local_cap, seed=seed)
-    for key in ("judged", "judge_malformed"):
-        counts[key] = judge_stats.get(key, 0) - judged0.get(key, 0)
+    counts.judged = judge_stats.get("judged", 0) - judged0.get("judged", 0)
+    counts.judge_malformed = judge_stats.get("judge_malformed", 0) - judged0.get("judge_malformed", 0)
     return sr
 
 
@@ -171,8 +187,8 @@ def _reformulate(io: RolloutIO, cfg: Any, hard, sr: StepRollouts, *, step: int, 
     if z.use_bcq:
         targets = pre if z.teacher_on_precap_only else hard
         teacher = teacher_stage(io, targets, ro.teacher_group_size, SamplingParams.from_config(ro.teacher, seed=seed + 2))
-        counts["teacher_rollouts"] = sum(len(t.rewards) for t in teacher.values())
-        counts["teacher_correct"] = sum(len(t.correct_indices) for t in teacher.values())
+        counts.teacher_rollouts = sum(len(t.rewards) for t in teacher.values())
+        counts.teacher_correct = sum(len(t.correct_indices) for t in teacher.values())
     plans = zpd.plan_reformulations(pre, teacher, z.use_bcq, z.use_ncq, local_cap, rng)
     compressed = None
     if z.compression and plans:
@@ -180,15 +196,15 @@ def _reformulate(io: RolloutIO, cfg: Any, hard, sr: StepRollouts, *, step: int, 
         cparams = SamplingParams.from_config(ro.teacher, seed=seed + 3, max_new_tokens=z.compression_max_tokens,
                                              temperature=z.compression_temperature)
         compressed, fb = compress_stage(io, inputs, cparams)
-        counts.update(compressions=len(inputs), compression_fallbacks=fb)
-    counts["teacher_time"] = time.perf_counter() - t1
+        counts.compressions, counts.compression_fallbacks = len(inputs), fb
+    counts.teacher_time = time.perf_counter() - t1
     refs = zpd.build_reformulated_prompts(plans, compressed, rng, ncq_order=z.ncq_order, step=step)
     t2 = time.perf_counter()
     ref_p = SamplingParams.from_config(ro.student, seed=seed + 1)
     sr.rollouts += reformulated_stage(io, refs, ro.group_size, ref_p)
-    counts["rollout_time"] += time.perf_counter() - t2
-    counts["bcq"] = sum(r.kind == "bcq" for r in refs)
-    counts["ncq"] = sum(r.kind == "ncq" for r in refs)
+    counts.rollout_time += time.perf_counter() - t2
+    counts.bcq = sum(r.kind == "bcq" for r in refs)
+    counts.ncq = sum(r.kind == "ncq" for r in refs)
 
 
-__all__ = ["RolloutIO", "StepRollouts", "collect", "make_request"]
+__all__ = ["RolloutIO", "StageCounts", "StepRollouts", "collect", "make_request"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,10 @@ from zppo_core.trainer.build import (
 )
 from zppo_core.trainer.data import DataCursor, load_questions
 from zppo_core.trainer.distributed import Dist
-from zppo_core.trainer.loop import Parts, TrainerState, load_optimizer_state, save, train_step
+from zppo_core.trainer.loop import Callback, fit
+from zppo_core.trainer.state import Parts, TrainerState, UpdateContext
 
 log = logging.getLogger("zppo.trainer")
-
-Callback = Callable[[int, dict[str, float]], None]
 
 
 def _accelerator(cfg: Any) -> Any:
@@ -50,21 +49,6 @@ def _accelerator(cfg: Any) -> Any:
     acc = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(cfg.schedule.seed, device_specific=True)  # seed + rank
     return acc
-
-
-def _restore(parts: Parts, st: TrainerState, ckpt: Path) -> None:
-    state = ck.read_state(ckpt)
-    if state.get("world_size") != parts.dist.world:
-        raise RuntimeError(
-            f"checkpoint {ckpt} was written by {state.get('world_size')} processes, this run has "
-            f"{parts.dist.world}; resume with the same number of processes"
-        )
-    load_optimizer_state(parts, ck.optimizer_from_files(ckpt))
-    st.cursor.load_state_dict(state["cursor"])
-    st.buffer.load_state_dict(state["buffer"])
-    ck.set_rng_state(state["rng"][parts.dist.rank])
-    st.step = int(state["step"])
-    st.run_id = st.run_id or state.get("run_id")
 
 
 def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
@@ -82,8 +66,12 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
     tok = tokenizer_of(processor)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     io = RolloutIOFactory.build(cfg, live, processor, model_dir, questions, load_image)
+    vision_ids = vision_token_ids(tok)
+    update = UpdateContext.from_config(cfg, model=model, optimizer=optimizer, pad_id=int(pad_id),
+                                       vision_ids=vision_ids, dist=dist)
     return Parts(cfg=cfg, dist=dist, model=model, optimizer=optimizer, processor=processor, io=io,
-                 questions=questions, pad_id=int(pad_id), vision_ids=vision_token_ids(tok), output_dir=output_dir)
+                 questions=questions, pad_id=int(pad_id), vision_ids=vision_ids, output_dir=output_dir,
+                 update=update)
 
 
 def _ensure_data(cfg: Any, dist: Dist) -> None:
@@ -139,7 +127,7 @@ def train(
         run_id=run_id,
     )
     if latest is not None:
-        _restore(parts, st, latest)
+        ck.restore(parts, st, latest)
     end = min(cfg.schedule.total_steps, max_steps if max_steps is not None else cfg.schedule.total_steps)
     metrics_path = out / "metrics.jsonl"
     if parts.dist.is_main:
@@ -147,16 +135,7 @@ def train(
         _truncate_metrics(metrics_path, st.step)
         log.info("training %s steps %d..%d (method %s)%s", cfg.name, st.step + 1, end, z.method,
                  f", resumed from {latest}" if latest else "")
-    last: dict[str, float] = {}
-    while st.step < end:
-        last = train_step(parts, st)
-        if parts.dist.is_main:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(last) + "\n")
-            for cb in callbacks:
-                cb(st.step, last)
-        if st.step % cfg.schedule.checkpoint_every == 0 or st.step == end:
-            save(parts, st)
+    last = fit(parts, st, end, metrics_path, callbacks)
     if latest is not None and st.step == ck.read_state(latest)["step"] and parts.dist.is_main:
         log.info("nothing to do: checkpoint %s is already at step %d (end %d)", latest, st.step, end)
     final = out / "final_model"
