@@ -76,7 +76,7 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "train/loss": MetricSpec("clipped token-level policy loss, mean over the I mini-batch updates", "nats/token"),
     "train/clip_frac": MetricSpec("fraction of response tokens whose ratio was clipped, mean over updates", "fraction 0-1"),
     "train/dual_clip_frac": MetricSpec(
-        "fraction of response tokens where the dual clip binds (A < 0 and ratio > dual_clip), token-weighted over the I updates",
+        "fraction of response tokens where the dual clip binds (A < 0 and ratio > dual_clip), mean over updates",
         "fraction 0-1",
     ),
     "train/entropy": MetricSpec(

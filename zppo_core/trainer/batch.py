@@ -132,11 +132,13 @@ def collate(rollouts: list[Rollout], pad_id: int, vision_ids: set[int] | frozens
     )
 
 
-def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0) -> torch.Tensor:
+def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, with_entropy: bool = False):
     """Log-probs [B, L-1] (float32) of ``input_ids[:, 1:]`` under ``model``.
 
     Logits are divided by the sampling ``temperature`` so the values are those of the
     behaviour policy that sampled the response. Gradients flow when called with grad enabled.
+    ``with_entropy``: also return the policy entropy per position [B, L-1] (no grad,
+    :func:`zppo_core.loss.token_entropy`), as ``(logprobs, entropy)``.
     """
     device = next(model.parameters()).device
     kwargs = {k: v.to(device) for k, v in batch.mm.items()}
@@ -151,7 +153,12 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0) -> torch.
         logits = logits / temperature
     targets = batch.input_ids[:, 1:].to(device)
     picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+    logp = picked - torch.logsumexp(logits, dim=-1)
+    if with_entropy:
+        from zppo_core.loss import token_entropy
+
+        return logp, token_entropy(logits)
+    return logp
 
 
 def split_rows(full: torch.Tensor, batch: Batch) -> list[torch.Tensor]:

@@ -10,7 +10,8 @@ checkpoints (:mod:`zppo_core.trainer.checkpoint`). Each step (:func:`train_step`
 3. refreshes the replay buffer from the plain outcomes of ALL ranks (gathered, same order on
    every rank, so the buffers stay identical);
 4. runs the I mini-batch updates (:mod:`zppo_core.trainer.update`);
-5. syncs weights into a non-live student engine, logs, checkpoints.
+5. syncs weights into a non-live student engine, logs (metrics, and the bounded BCQ/NCQ
+   candidate-match audit files ``bcq_debug.jsonl`` / ``ncq_debug.jsonl``), checkpoints.
 
 Building the run (model, optimizer, backends) and resuming is :mod:`zppo_core.trainer.setup`;
 the types shared by all of these are :mod:`zppo_core.trainer.state`. Method switches come only
@@ -25,7 +26,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from zppo_core.audit import bounded
+from zppo_core.replay import entry_bins
 from zppo_core.trainer import checkpoint as ck
+from zppo_core.trainer.audit_log import AuditLog
 from zppo_core.trainer.build import lr_at
 from zppo_core.trainer.data import shard
 from zppo_core.trainer.metrics_step import step_metrics
@@ -44,8 +48,19 @@ def _replay_questions(parts: Parts, st: TrainerState, new_ids: set[str]) -> list
     return [payload for qid, payload in drawn if qid not in new_ids]
 
 
-def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
-    """One rollout step (Algorithm 1); mutates ``st`` and the model. Returns the step's metrics."""
+def _audit(parts: Parts, sr: Any, audit_log: AuditLog | None) -> None:
+    """Gather this step's candidate-match records (each rank's first ``per_step`` per kind) and
+    let rank 0 append them to the bounded ``<kind>_debug.jsonl`` files."""
+    per_step = parts.cfg.tracking.audit_records_per_step
+    local = bounded(sr.audit, per_step, {}, per_step)
+    records = parts.dist.gather(local)
+    if audit_log is not None and parts.dist.is_main:
+        audit_log.write(records)
+
+
+def train_step(parts: Parts, st: TrainerState, audit_log: AuditLog | None = None) -> dict[str, float]:
+    """One rollout step (Algorithm 1); mutates ``st`` and the model. Returns the step's metrics.
+    ``audit_log``: where rank 0 writes the step's candidate-match audit records (None: nowhere)."""
     cfg, dist = parts.cfg, parts.dist
     t0 = time.perf_counter()
     step = st.step + 1
@@ -57,6 +72,7 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     seed = step_seed(cfg, step, dist.rank)
     parts.model.eval()  # dropout off for sampling and the old-logprob pass alike
     sr = collect(parts.io, cfg, new_qs, replay_qs, step=step, local_cap=local_cap, seed=seed)
+    _audit(parts, sr, audit_log)
     outcomes = dist.gather(sr.outcomes)
     buf_res = st.buffer.refresh(outcomes) if cfg.zppo.use_replay else {"admitted": 0, "graduated": 0, "evicted": []}
     for g in parts.optimizer.param_groups:
@@ -69,7 +85,7 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     return step_metrics(
         step=step, sr=sr, outcomes=outcomes, n_new=len(new_all), n_replay=len(replay_all), buf_res=buf_res,
         buffer=st.buffer, train_m=train_m, lr=lr_at(step, cfg), update_time=update_time,
-        step_time=time.perf_counter() - t0, dist=dist,
+        step_time=time.perf_counter() - t0, dist=dist, bins=entry_bins(cfg.rollout.group_size, cfg.zppo.tau),
     )
 
 
@@ -82,8 +98,10 @@ def fit(parts: Parts, st: TrainerState, end: int, metrics_path: Path,
     """
     cfg = parts.cfg
     last: dict[str, float] = {}
+    audit_log = AuditLog(parts.output_dir, cfg.tracking.audit_records_per_step, cfg.tracking.audit_max_records,
+                         resume_step=st.step) if parts.dist.is_main else None
     while st.step < end:
-        last = train_step(parts, st)
+        last = train_step(parts, st, audit_log)
         if parts.dist.is_main:
             with metrics_path.open("a") as f:
                 f.write(json.dumps(last) + "\n")
