@@ -206,24 +206,49 @@ def prune(output_dir: str | Path, keep: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # trainer-level save / restore / weight sync (every rank calls these)
 # ---------------------------------------------------------------------------------------------
-def save_model(parts: Parts, out: Path) -> None:
-    """HF folder (safetensors + processor) of the trained model at ``out`` (rank 0 writes)."""
+def gather_model_state(parts: Parts) -> dict[str, torch.Tensor]:
+    """The full (unsharded) model state dict. A collective: EVERY rank calls it, the same number
+    of times; under FSDP2 only rank 0 receives the tensors."""
+    if parts.dist.is_fsdp:
+        from zppo_core.trainer.parallel import full_model_state_dict
+
+        return full_model_state_dict(parts.model)
+    return parts.dist.acc.get_state_dict(parts.model)
+
+
+def write_model(parts: Parts, out: Path, state_dict: dict[str, torch.Tensor]) -> None:
+    """HF folder (safetensors + processor) at ``out`` from a gathered state dict (rank 0)."""
     from zppo_core.models.processor import save_processor
 
-    acc = parts.dist.acc
-    unwrapped = acc.unwrap_model(parts.model)
-    unwrapped.save_pretrained(str(out), safe_serialization=True, state_dict=acc.get_state_dict(parts.model))
+    unwrapped = parts.dist.acc.unwrap_model(parts.model)
+    unwrapped.save_pretrained(str(out), safe_serialization=True, state_dict=state_dict)
+    _fix_architectures(out, unwrapped)
     save_processor(parts.processor, out)
 
 
+def _fix_architectures(out: Path, model: Any) -> None:
+    """``save_pretrained`` records the class name; an FSDP2 module's class is ``FSDP<Name>``."""
+    path = out / "config.json"
+    cfg = json.loads(path.read_text())
+    archs = cfg.get("architectures") or []
+    fixed = [a[4:] if a.startswith("FSDP") and a[4:] in {c.__name__ for c in type(model).__mro__} else a
+             for a in archs]
+    if fixed != archs:
+        cfg["architectures"] = fixed
+        path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 def sync_student(parts: Parts) -> None:
-    """Push new weights into a student engine that does not wrap the live model (vLLM)."""
+    """Push new weights into a student engine that does not wrap the live model (vLLM).
+
+    Every rank gathers the state dict (a collective under FSDP2); rank 0 writes it."""
     backend = parts.io.student
     if parts.cfg.model.student_backend == "transformers" or not hasattr(backend, "update_weights"):
         return
     sync_dir = parts.output_dir / ".weight_sync"
+    sd = gather_model_state(parts)
     if parts.dist.is_main:
-        save_model(parts, sync_dir)
+        write_model(parts, sync_dir, sd)
     parts.dist.barrier()
     backend.update_weights(str(sync_dir))
 
@@ -235,6 +260,7 @@ def _state_json(parts: Parts, st: TrainerState) -> dict[str, Any]:
         "config_hash": parts.cfg.hash(),
         "method": parts.cfg.zppo.method,
         "world_size": parts.dist.world,
+        "parallel": {"strategy": parts.dist.strategy, "world_size": parts.dist.world},
         "cursor": st.cursor.state_dict(),
         "buffer": st.buffer.state_dict(),
         "rng": rngs,
@@ -265,10 +291,12 @@ def save(parts: Parts, st: TrainerState) -> Path | None:
     """Checkpoint the current step (every rank participates; rank 0 writes)."""
     state = _state_json(parts, st)  # collective: all ranks
     opt_state = full_optimizer_state(parts)  # collective under FSDP
+    model_state = gather_model_state(parts)  # collective under FSDP
     path = None
     if parts.dist.is_main:
         path = save_checkpoint(
-            parts.output_dir, st.step, save_model=lambda d: save_model(parts, d), optimizer_state=opt_state,
+            parts.output_dir, st.step, save_model=lambda d: write_model(parts, d, model_state),
+            optimizer_state=opt_state,
             trainer_state=state, keep=parts.cfg.schedule.keep_checkpoints,
         )
     parts.dist.barrier()
@@ -307,8 +335,9 @@ __all__ = [
     "read_state",
     "restore",
     "save",
+    "gather_model_state",
     "save_checkpoint",
-    "save_model",
+    "write_model",
     "set_rng_state",
     "sync_student",
 ]

@@ -6,7 +6,8 @@ checkpoints (:mod:`zppo_core.trainer.checkpoint`). Each step (:func:`train_step`
 1. draws ``|X_new|`` = ``schedule.rollout_batch`` questions from the data cursor (identical on
    every rank, then sharded) and ``int(rho_replay * |X_new|)`` questions from the replay buffer
    (same seeded draw on every rank; questions also in X_new this step are skipped);
-2. runs Stages 1-5 on this rank (:mod:`zppo_core.trainer.rollout`);
+2. runs Stages 1-5 on this rank's questions, with the ZPD pre-cap / post-cap decided once over
+   the hard questions of ALL ranks (:mod:`zppo_core.trainer.rollout`);
 3. refreshes the replay buffer from the plain outcomes of ALL ranks (gathered, same order on
    every rank, so the buffers stay identical);
 4. runs the I mini-batch updates (:mod:`zppo_core.trainer.update`);
@@ -68,10 +69,14 @@ def train_step(parts: Parts, st: TrainerState, audit_log: AuditLog | None = None
     new_all = [parts.questions[i] for i in idx]
     replay_all = _replay_questions(parts, st, {q["id"] for q in new_all})
     new_qs, replay_qs = shard(new_all, dist.rank, dist.world), shard(replay_all, dist.rank, dist.world)
-    local_cap = cfg.aug_cap * len(new_qs) // max(len(new_all), 1)
+    # each question's position in the step's global order (new, then replayed): the tie-break
+    # of the global pre-cap, identical whatever the number of ranks
+    order = shard(list(range(len(new_all))), dist.rank, dist.world) + \
+        shard(list(range(len(new_all), len(new_all) + len(replay_all))), dist.rank, dist.world)
     seed = step_seed(cfg, step, dist.rank)
     parts.model.eval()  # dropout off for sampling and the old-logprob pass alike
-    sr = collect(parts.io, cfg, new_qs, replay_qs, step=step, local_cap=local_cap, seed=seed)
+    sr = collect(parts.io, cfg, new_qs, replay_qs, step=step, cap=cfg.aug_cap, seed=seed, order=order,
+                 gather=dist.gather)
     _audit(parts, sr, audit_log)
     outcomes = dist.gather(sr.outcomes)
     buf_res = st.buffer.refresh(outcomes) if cfg.zppo.use_replay else {"admitted": 0, "graduated": 0, "evicted": []}

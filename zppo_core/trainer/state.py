@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zppo_core.replay import PromptReplayBuffer
+from zppo_core.trainer.batch import Rollout
 from zppo_core.trainer.data import DataCursor
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.rollout import RolloutIO
@@ -38,7 +39,8 @@ class UpdateContext:
     ``algo``: the ``algo`` config section; ``micro_batch``: rollouts per forward/backward;
     ``grad_clip``: global grad-norm clip; ``temperature``: the student's sampling temperature
     (log-probs are computed at it); ``pad_id`` / ``vision_ids``: see
-    :func:`zppo_core.trainer.batch.collate`.
+    :func:`zppo_core.trainer.batch.collate`; ``logprob_chunk``: see
+    :func:`zppo_core.trainer.batch.token_logprobs`.
     """
 
     model: Any
@@ -50,13 +52,20 @@ class UpdateContext:
     pad_id: int
     vision_ids: set[int]
     dist: Dist
+    logprob_chunk: int = 0
+
+    def filler(self) -> Rollout:
+        """A one-token rollout for zero-weight passes of a rank that is out of data (it keeps
+        forwards, and so FSDP's collectives, matched across ranks)."""
+        return Rollout(uid="__filler__", kind="plain", question_id="__filler__", prompt_ids=[self.pad_id],
+                       response_ids=[self.pad_id])
 
     @classmethod
     def from_config(cls, cfg: Any, *, model: Any, optimizer: Any, pad_id: int, vision_ids: set[int],
                     dist: Dist) -> UpdateContext:
         return cls(model=model, optimizer=optimizer, algo=cfg.algo, micro_batch=cfg.schedule.micro_batch,
                    grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.student.temperature,
-                   pad_id=pad_id, vision_ids=vision_ids, dist=dist)
+                   pad_id=pad_id, vision_ids=vision_ids, dist=dist, logprob_chunk=cfg.parallel.logprob_chunk)
 
 
 @dataclass

@@ -14,8 +14,10 @@
   micro-batches and averaged over ranks by DDP/FSDP this is exactly the token mean of the whole
   mini-batch (tested in tests/trainer/test_update.py).
 * **Distributed**: ranks can hold different numbers of groups (BCQ/NCQ counts differ per
-  shard). Every rank runs the same number of micro-batches per update (the maximum over
-  ranks); a rank short of data runs a zero-weight micro-batch so collectives stay matched.
+  shard, an odd ``|X_new|``, replay draws). Every rank runs the same number of forwards in the
+  old-log-prob pass and of micro-batches per update (the maximum over ranks); a rank short of
+  data runs a zero-weight pass on a one-token filler so collectives stay matched (FSDP2
+  all-gathers parameters at every forward).
 """
 
 from __future__ import annotations
@@ -50,19 +52,26 @@ def compute_old_logprobs(ctx: UpdateContext, rollouts: list[Rollout],
                          entropy: EntropySum | None = None) -> list[torch.Tensor]:
     """Per-rollout 1-D float32 log-probs of the sampled response tokens (no grad).
 
+    Every rank runs the same number of forwards (the maximum over ranks): a rank with fewer
+    rollouts runs zero-weight forwards of a filler, so FSDP's parameter all-gathers match.
     ``entropy``: when given, the policy entropy of every loss token is added to it (the
-    ``train/entropy`` metric, measured in this same forward)."""
+    ``train/entropy`` metric, measured in this same forward; fillers add nothing).
+    """
     out: list[torch.Tensor] = []
-    for chunk in chunks(rollouts, ctx.micro_batch):
-        batch = collate(chunk, ctx.pad_id, ctx.vision_ids)
+    micro = chunks(rollouts, ctx.micro_batch)
+    n_forwards = ctx.dist.max_int(len(micro)) if ctx.dist.world > 1 else len(micro)
+    for j in range(n_forwards):
+        batch = collate(micro[j] if j < len(micro) else [ctx.filler()], ctx.pad_id, ctx.vision_ids)
         if entropy is None:
-            lp = token_logprobs(ctx.model, batch, ctx.temperature)
+            lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
         else:
-            lp, ent = token_logprobs(ctx.model, batch, ctx.temperature, with_entropy=True)
-            mask = batch.response_mask.to(ent.device)
-            entropy.total += float(ent[mask].sum())
-            entropy.tokens += float(mask.sum())
-        out.extend(t.detach().cpu() for t in split_rows(lp, batch))
+            lp, ent = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk, with_entropy=True)
+            if j < len(micro):
+                mask = batch.response_mask.to(ent.device)
+                entropy.total += float(ent[mask].sum())
+                entropy.tokens += float(mask.sum())
+        if j < len(micro):
+            out.extend(t.detach().cpu() for t in split_rows(lp, batch))
     return out
 
 
@@ -132,7 +141,7 @@ class UpdateStats:
 
 def _micro_loss(ctx: UpdateContext, micro, old_lp, adv, norm_kw, dummy):
     batch = collate(micro, ctx.pad_id, ctx.vision_ids)
-    lp = token_logprobs(ctx.model, batch, ctx.temperature)
+    lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
     old = place_rows(old_lp, batch).to(lp.device)
     mask = batch.response_mask.to(lp.device)
     if dummy:
@@ -216,7 +225,7 @@ def run_updates(
     plan = minibatch_plan(rollouts, algo.iterations, seed)
     if algo.adv_scope == "step":
         adv_all = global_advantages(rollouts, dist, algo.adv_norm, algo.adv_eps)
-    filler = rollouts[0]
+    filler = ctx.filler()
     stats: list[UpdateStats] = []
     abs_adv: list[float] = []
     n_pos = 0
