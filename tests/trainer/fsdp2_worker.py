@@ -43,22 +43,29 @@ def rollouts():
     return out
 
 
-def update_case(dist, grad_clip: float, micro_batch: int, lr: float):
+#: name -> (grad_clip, activation checkpointing, logprob_chunk)
+CASES = {"noclip": (1.0e9, False, 0), "clip": (1.0e-2, False, 0), "ac_chunk": (1.0e9, True, 2)}
+
+
+def update_case(dist, grad_clip: float, micro_batch: int, lr: float, ac: bool = False, chunk: int = 0):
     """(model, metrics) after one SGD update of this rank's share: rank 0 holds groups q0 q1
     (8 rollouts), rank 1 group q2 (4): uneven micro-batch counts on purpose."""
     from zppo_core.config import AlgoConfig
-    from zppo_core.trainer.parallel import apply_fsdp2
+    from zppo_core.trainer.parallel import apply_fsdp2, enable_activation_checkpointing
     from zppo_core.trainer.state import UpdateContext
     from zppo_core.trainer.update import run_updates
 
     model = _tiny_lm()
+    if ac:
+        enable_activation_checkpointing(model)
     if dist.is_fsdp:
         apply_fsdp2(model, compute_dtype=torch.float32, device_type="cpu")
     rs = rollouts()
     mine = rs if dist.world == 1 else [r for r in rs if (r.uid == "q2") == (dist.rank == 1)]
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     ctx = UpdateContext(model=model, optimizer=opt, algo=AlgoConfig(iterations=1), micro_batch=micro_batch,
-                        grad_clip=grad_clip, temperature=1.0, pad_id=0, vision_ids=set(), dist=dist)
+                        grad_clip=grad_clip, temperature=1.0, pad_id=0, vision_ids=set(), dist=dist,
+                        logprob_chunk=chunk)
     return model, run_updates(ctx, mine, seed=0)
 
 
@@ -71,8 +78,8 @@ def run_update(out: str) -> None:
 
     dist = Dist(Accelerator(cpu=True), "fsdp2")
     res = {}
-    for name, clip in (("noclip", 1.0e9), ("clip", 1.0e-2)):
-        model, m = update_case(dist, clip, micro_batch=3, lr=0.5)
+    for name, (clip, ac, chunk) in CASES.items():
+        model, m = update_case(dist, clip, micro_batch=3, lr=0.5, ac=ac, chunk=chunk)
         assert is_sharded(model)
         sd = full_model_state_dict(model)  # every rank calls it
         if dist.is_main:
@@ -93,7 +100,12 @@ def run_train(config: str, out: str, overrides: str, max_steps: str, kill_step: 
     cfg = load_config(config, json.loads(overrides))
     record = Path(out).parent / "layout"
     record.mkdir(parents=True, exist_ok=True)
-    original_step, original_save = loop.train_step, checkpoint.save
+    original_step, original_save, original_updates = loop.train_step, checkpoint.save, loop.run_updates
+    local: dict[str, list[str]] = {}
+
+    def recording_updates(ctx, rollouts, **kw):
+        local["kinds"] = [f"{r.kind}{'/replay' if r.is_replay else ''}" for r in rollouts]  # this rank's share
+        return original_updates(ctx, rollouts, **kw)
 
     def recording_step(parts, st):
         m = original_step(parts, st)
@@ -104,7 +116,7 @@ def run_train(config: str, out: str, overrides: str, max_steps: str, kill_step: 
             "local_numel": sum(p.to_local().numel() for p in params if isinstance(p, DTensor)),
             "full_numel": sum(p.numel() for p in params),
             "param_dtypes": sorted({str(p.dtype) for p in params}),
-            "rollouts": m["rollout/sequences"],
+            "rollouts": m["rollout/sequences"], "local_kinds": local["kinds"],
         }))
         return m
 
@@ -113,7 +125,7 @@ def run_train(config: str, out: str, overrides: str, max_steps: str, kill_step: 
             raise SystemExit(3)  # every rank: step computed and logged, never checkpointed
         return original_save(parts, st)
 
-    loop.train_step, checkpoint.save = recording_step, crashing_save
+    loop.train_step, checkpoint.save, loop.run_updates = recording_step, crashing_save, recording_updates
     setup.train(cfg, out, max_steps=int(max_steps))
 
 

@@ -44,12 +44,14 @@ def test_sharded_update_equals_single_process_update(tmp_path, dist):
     """Same rollouts, one SGD update: FSDP2 over 2 uneven ranks vs one process. SGD (not AdamW)
     so the parameters move by lr * gradient: a wrong token normaliser or a per-rank clip shows."""
     sys.path.insert(0, str(WORKER.parent))
-    from fsdp2_worker import update_case
+    from fsdp2_worker import CASES, update_case
 
     _ok(_launch([str(WORKER), "update", str(tmp_path)], 29621))
     sharded_m = json.loads((tmp_path / "metrics.json").read_text())
-    for name, clip in (("noclip", 1.0e9), ("clip", 1.0e-2)):
-        model, m = update_case(dist, clip, micro_batch=3, lr=0.5)
+    for name in CASES:
+        # the reference is always the plain single-process path: "ac_chunk" runs FSDP2 with
+        # activation checkpointing and chunked log-probs and must still give the same update
+        model, m = update_case(dist, CASES[name][0], micro_batch=3, lr=0.5)
         got = load_file(str(tmp_path / f"{name}.safetensors"))
         want = model.state_dict()
         assert got.keys() == want.keys()
@@ -92,6 +94,8 @@ def test_readme_command_shards_and_a_crashed_run_resumes_to_the_same_state(tmp_p
                     json.dumps(dict(over, **{"zppo.method": "zppo"})), "2", "2"], 29623)
     assert proc.returncode != 0
     layout = [json.loads((tmp_path / "layout" / f"rank{r}_step2.json").read_text()) for r in (0, 1)]
+    # uneven shards really happened: 3 + 2 new questions x G_S=2 plain rollouts (+ replay, BCQ, NCQ)
+    assert [rec_kinds.count("plain") for rec_kinds in (r["local_kinds"] for r in layout)] == [6, 4]
     for rec in layout:  # really sharded: DTensor parameters of an FSDP module, half each, fp32 masters
         assert rec["sharded"] and rec["dtensor_params"] == rec["params"] > 0
         assert rec["param_dtypes"] == ["torch.float32"]
