@@ -25,8 +25,8 @@ def main(config: str, out: str, data: str) -> None:
     digests.mkdir(parents=True, exist_ok=True)
     original = loop.train_step
 
-    def recording_step(parts, st, *rest):
-        m = original(parts, st, *rest)
+    def recording_step(parts, st):
+        m = original(parts, st)
         params = torch.cat([p.detach().flatten().double() for p in parts.model.parameters()])
         (digests / f"rank{parts.dist.rank}_step{st.step}.json").write_text(
             json.dumps({"sum": float(params.sum()), "sq": float((params ** 2).sum()),

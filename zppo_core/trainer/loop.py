@@ -49,19 +49,19 @@ def _replay_questions(parts: Parts, st: TrainerState, new_ids: set[str]) -> list
     return [payload for qid, payload in drawn if qid not in new_ids]
 
 
-def _audit(parts: Parts, sr: Any, audit_log: AuditLog | None) -> None:
+def _audit(parts: Parts, sr: Any) -> None:
     """Gather this step's candidate-match records (each rank's first ``per_step`` per kind) and
     let rank 0 append them to the bounded ``<kind>_debug.jsonl`` files."""
     per_step = parts.cfg.tracking.audit_records_per_step
     local = bounded(sr.audit, per_step, {}, per_step)
     records = parts.dist.gather(local)
-    if audit_log is not None and parts.dist.is_main:
-        audit_log.write(records)
+    if parts.audit_log is not None and parts.dist.is_main:
+        parts.audit_log.write(records)
 
 
-def train_step(parts: Parts, st: TrainerState, audit_log: AuditLog | None = None) -> dict[str, float]:
+def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     """One rollout step (Algorithm 1); mutates ``st`` and the model. Returns the step's metrics.
-    ``audit_log``: where rank 0 writes the step's candidate-match audit records (None: nowhere)."""
+    Rank 0 writes the step's candidate-match audit records to ``parts.audit_log`` (if open)."""
     cfg, dist = parts.cfg, parts.dist
     t0 = time.perf_counter()
     step = st.step + 1
@@ -77,7 +77,7 @@ def train_step(parts: Parts, st: TrainerState, audit_log: AuditLog | None = None
     parts.model.eval()  # dropout off for sampling and the old-logprob pass alike
     sr = collect(parts.io, cfg, new_qs, replay_qs, step=step, cap=cfg.aug_cap, seed=seed, order=order,
                  gather=dist.gather)
-    _audit(parts, sr, audit_log)
+    _audit(parts, sr)
     outcomes = dist.gather(sr.outcomes)
     buf_res = st.buffer.refresh(outcomes) if cfg.zppo.use_replay else {"admitted": 0, "graduated": 0, "evicted": []}
     for g in parts.optimizer.param_groups:
@@ -103,10 +103,11 @@ def fit(parts: Parts, st: TrainerState, end: int, metrics_path: Path,
     """
     cfg = parts.cfg
     last: dict[str, float] = {}
-    audit_log = AuditLog(parts.output_dir, cfg.tracking.audit_records_per_step, cfg.tracking.audit_max_records,
-                         resume_step=st.step) if parts.dist.is_main else None
+    if parts.dist.is_main:  # drops audit lines of steps after the resumed checkpoint
+        parts.audit_log = AuditLog(parts.output_dir, cfg.tracking.audit_records_per_step,
+                                   cfg.tracking.audit_max_records, resume_step=st.step)
     while st.step < end:
-        last = train_step(parts, st, audit_log)
+        last = train_step(parts, st)
         if parts.dist.is_main:
             with metrics_path.open("a") as f:
                 f.write(json.dumps(last) + "\n")
