@@ -1,4 +1,4 @@
-"""The paper's reported numbers (Tabs. 1, 2, 10, 11, 13): ``PAPER_RESULTS[size][method][abbr]``.
+"""The paper's reported numbers (Tabs. 1, 2, 4, 10, 11, 13): ``PAPER_RESULTS[size][method][abbr]``.
 
 Transcribed from arXiv 2606.18216 (accuracy in %, Qwen3.5 students). ``method`` keys follow
 :data:`zppo_core.config.METHOD_LABELS` (Hint / Prefix rows of Tab. 4 are reported only as family
@@ -8,6 +8,27 @@ averages, so they have no per-benchmark entry here). Data only.
 from __future__ import annotations
 
 SIZES: tuple[str, ...] = ("0.8B", "2B", "4B", "9B")
+
+#: Tab. 4 (Hint / Prefix vs BCQ): family averages ``PAPER_TAB4[size][method][family]``; the paper
+#: gives these rows only as averages (no per-benchmark numbers for Hint / Prefix).
+PAPER_TAB4: dict[str, dict[str, dict[str, float]]] = {
+    "0.8B": {
+        "base": {"LLM": 25.2, "VLM": 41.0, "Video": 48.3},
+        "grpo_replay": {"LLM": 28.7, "VLM": 45.4, "Video": 50.5},
+        "grpo_replay_hint": {"LLM": 28.8, "VLM": 47.2, "Video": 50.0},
+        "grpo_replay_prefix": {"LLM": 27.1, "VLM": 45.5, "Video": 49.1},
+        "grpo_replay_bcq": {"LLM": 31.5, "VLM": 48.6, "Video": 52.0},
+        "zppo": {"LLM": 33.1, "VLM": 50.3, "Video": 52.8},
+    },
+    "2B": {
+        "base": {"LLM": 45.3, "VLM": 56.8, "Video": 60.6},
+        "grpo_replay": {"LLM": 47.3, "VLM": 59.2, "Video": 61.9},
+        "grpo_replay_hint": {"LLM": 47.6, "VLM": 60.4, "Video": 61.6},
+        "grpo_replay_prefix": {"LLM": 46.3, "VLM": 59.5, "Video": 61.0},
+        "grpo_replay_bcq": {"LLM": 49.1, "VLM": 60.8, "Video": 62.6},
+        "zppo": {"LLM": 50.4, "VLM": 62.0, "Video": 63.2},
+    },
+}
 
 PAPER_RESULTS: dict[str, dict[str, dict[str, float]]] = {
     '0.8B': {

@@ -185,7 +185,9 @@ def _run_stages(cfg: Config, out: Path, sweep: dict[str, Any], ctx: TrackCtx, st
                 edir = out / "eval" / slug(student) / method / f"seed{seed}"
                 evals[student][method][str(seed)] = _evaluate(rcfg, tr["final_model"], edir, sweep["benchmarks"],
                                                               ctx, lab, storage, run_id=tr["run_id"])
-    rep = report.with_options(result_storage=storage)(evals, trainings, str(out / "report"), track)
+    paper = {"pairs": list(cfg.pipeline.report_pairs), "resamples": cfg.pipeline.bootstrap_resamples,
+             "seed": cfg.pipeline.bootstrap_seed}
+    rep = report.with_options(result_storage=storage)(evals, trainings, str(out / "report"), track, paper)
     return redact({"output_dir": str(out), "curation": cur, "trainings": trainings, "evals": evals, "report": rep,
                    "parent_run_id": ctx.parent_run_id, "tracking_uri": ctx.tracking_uri,
                    "experiment": ctx.experiment, "flow_run_id": ctx.tags.get("prefect_flow_run_id", "")})

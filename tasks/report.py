@@ -61,12 +61,15 @@ def _family_acc(results: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 @task(name="report", result_serializer="json")
 def report(evals: dict[str, dict[str, dict[str, dict[str, Any]]]], trainings: dict[str, dict[str, Any]],
-           out_dir: str, track: dict[str, Any]) -> dict[str, Any]:
+           out_dir: str, track: dict[str, Any], paper: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build tables and plots.
 
     ``evals[student][method][seed] = {abbr: eval result}`` (``method`` includes ``base``);
-    ``trainings["<student>/<method>/seed<s>"]`` = the train stage's result dict.
-    Returns ``{"tables": {student: markdown}, "families": {student: {method: {family: acc}}}, "files": [...]}``.
+    ``trainings["<student>/<method>/seed<s>"]`` = the train stage's result dict; ``paper``: options
+    of the paper-table report (``pairs``, ``resamples``, ``seed``; :mod:`tasks.paper_report`),
+    built from the pipeline's MLflow runs and added to the summary.
+    Returns ``{"tables": {student: markdown}, "families": {student: {method: {family: acc}}}, "files": [...],
+    "paper_report": markdown}``.
     """
     from eval.report import family_table
 
@@ -97,10 +100,25 @@ def report(evals: dict[str, dict[str, dict[str, dict[str, Any]]]], trainings: di
     files.append(raw)
     for f in files:
         tracker.log_artifact(ctx.parent_run_id, f, "report")
+    paper_md = _paper_report(tracker, ctx.parent_run_id, out, paper or {})
     summary = "\n\n".join(f"## {s}\n\n{t}" for s, t in tables.items())
-    _prefect_artifact(summary)
+    _prefect_artifact(summary + ("\n\n" + paper_md if paper_md else ""))
     log.info("report written to %s", out)
-    return {"tables": tables, "families": families, "files": [str(f) for f in files]}
+    return {"tables": tables, "families": families, "files": [str(f) for f in files], "paper_report": paper_md}
+
+
+def _paper_report(tracker: Any, parent_run_id: str, out: Path, opts: dict[str, Any]) -> str:
+    """The paper tables + bootstrap from the pipeline run's children, logged under ``report/``."""
+    from tasks.paper_report import log_files, report_from_runs, write_report
+
+    try:
+        rep, accs = report_from_runs(tracker.client, [parent_run_id], pairs=opts.get("pairs"),
+                                     resamples=int(opts.get("resamples", 10_000)), seed=int(opts.get("seed", 0)))
+    except ValueError as e:  # no evaluated run yet: nothing to tabulate
+        stage_logger().warning("paper report skipped: %s", e)
+        return ""
+    log_files(tracker.client, parent_run_id, write_report(rep, out, accs))
+    return rep.markdown
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -135,10 +135,21 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
         if result.get("parallel"):  # the layout the trainer used (the config may say "auto")
             par = result["parallel"]
             tracker.log_params(run_id, {"parallel.layout": par["strategy"], "parallel.world_size": par["world_size"]})
+        _log_dashboards(tracker, run_id, out, lab)
         ok = True
         return result
     finally:
         tracker.finish(run_id, ok)
+
+
+def _log_dashboards(tracker: Any, run_id: str, out: Path, lab: dict[str, str]) -> None:
+    """Dashboards (PNG + offline HTML) and the candidate-match audit files on the training run."""
+    from tasks.dashboards import log_training_dashboards
+
+    try:
+        log_training_dashboards(tracker, run_id, out, f"{lab['student']} / {lab['method']} / seed{lab['seed']}")
+    except Exception as e:  # noqa: BLE001 - a figure never fails a finished training
+        stage_logger().warning("dashboards of %s not logged: %s", out, e)
 
 
 def _abs(path: str) -> str:

@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval.cli", "evaluate a model on the benchmark suite"),
     "models": ("zppo_core.models.cli", "build tiny offline models / convert SmolLM2"),
     "pipeline": ("flows.cli", "run the full Prefect pipeline (curate -> train -> eval -> report)"),
+    "report": ("tasks.report_cli", "paper tables (Tabs. 1, 2, 4, 10, 11) + Tab. 14 bootstrap from MLflow runs"),
     "core-demo": ("zppo_core.demo", "show the algorithm core on a built-in example"),
 }
 

@@ -266,4 +266,24 @@ def jsd_loss(
     return loss, {"jsd": float(per_token.detach().sum()) / n if n else 0.0, "n_tokens": float(n)}
 
 
-__all__ = ["AGG_MODES", "LOG_RATIO_LIMIT", "jsd_loss", "policy_loss", "token_jsd"]
+#: positions per chunk in :func:`token_entropy` (bounds the extra [B, chunk, V] temporaries)
+ENTROPY_CHUNK = 1024
+
+
+@torch.no_grad()
+def token_entropy(logits: torch.Tensor, chunk: int = ENTROPY_CHUNK) -> torch.Tensor:
+    """Policy entropy ``-sum_v p log p`` per position: logits [B, T, V] -> [B, T] float32 (nats).
+
+    Pass logits already divided by the sampling temperature to get the entropy of the behaviour
+    policy. Computed ``chunk`` positions at a time, without gradient (a logged statistic).
+    """
+    if logits.dim() != 3:
+        raise ValueError(f"logits: expected [B, T, V], got shape {tuple(logits.shape)}")
+    out = torch.empty(logits.shape[:2], dtype=torch.float32, device=logits.device)
+    for s in range(0, logits.shape[1], chunk):
+        logp = torch.log_softmax(logits[:, s : s + chunk].float(), dim=-1)
+        out[:, s : s + chunk] = -(logp.exp() * logp).sum(-1)
+    return out
+
+
+__all__ = ["AGG_MODES", "ENTROPY_CHUNK", "LOG_RATIO_LIMIT", "jsd_loss", "policy_loss", "token_entropy", "token_jsd"]

@@ -1,7 +1,9 @@
 """The one documented table of every metric key the project logs.
 
-Each key maps to a :class:`MetricSpec` (meaning, unit). The trainer returns and appends to
-``metrics.jsonl`` exactly the keys of :data:`TRAIN_METRICS` (plus ``step``); ``tasks/`` forwards
+Each key maps to a :class:`MetricSpec` (meaning, unit). A ``<name>`` segment is a template
+(``buffer/admissions/<bin>``: one key per entry-accuracy bin); :func:`template_of` maps a
+concrete key to its entry. The trainer returns and appends to ``metrics.jsonl`` exactly the
+keys of :data:`TRAIN_METRICS` (templates instantiated, plus ``step``); ``tasks/`` forwards
 them to MLflow unchanged (keys only use ``[A-Za-z0-9_/.-]``, which MLflow accepts).
 Evaluation / curation keys are added to :data:`METRICS` by their owners.
 
@@ -64,9 +66,32 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "buffer/admissions": MetricSpec("questions newly admitted to the buffer this step", "count"),
     "buffer/graduations": MetricSpec("buffered questions removed this step because mean plain reward >= tau", "count"),
     "buffer/evictions": MetricSpec("questions evicted FIFO this step because the buffer was over capacity", "count"),
+    "buffer/admissions/<bin>": MetricSpec(
+        "admissions this step whose entry accuracy is <bin> (f'{k/G_S:.3f}' for every k/G_S < tau, e.g. "
+        "0.000, 0.125, 0.250, 0.375 for G_S = 8; 0 when none); cumulative over steps = paper Fig. 4's denominator",
+        "count",
+    ),
+    "buffer/graduations/<bin>": MetricSpec(
+        "graduations this step of entries admitted with entry accuracy <bin> (paper Fig. 4 numerator, Fig. 23)", "count"
+    ),
+    "buffer/evictions/<bin>": MetricSpec(
+        "FIFO evictions this step of entries admitted with entry accuracy <bin> (paper Fig. 23)", "count"
+    ),
     # -- update -------------------------------------------------------------------------
     "train/loss": MetricSpec("clipped token-level policy loss, mean over the I mini-batch updates (distillation rows: the JSD loss of the one update)", "nats/token"),
     "train/clip_frac": MetricSpec("fraction of response tokens whose ratio was clipped, mean over updates", "fraction 0-1"),
+    "train/dual_clip_frac": MetricSpec(
+        "fraction of response tokens where the dual clip binds (A < 0 and ratio > dual_clip), mean over updates",
+        "fraction 0-1",
+    ),
+    "train/entropy": MetricSpec(
+        "policy entropy -sum_v p log p (at the sampling temperature) averaged over the response tokens of the update, "
+        "measured by the pre-update (old-logprob) pass on all ranks (paper F.2/F.3 actor entropy)",
+        "nats/token",
+    ),
+    "train/pos_adv_frac": MetricSpec(
+        "fraction of the step's rollouts with a positive advantage, all ranks (paper F.2)", "fraction 0-1"
+    ),
     "train/approx_kl": MetricSpec("k3 estimate of KL(old||new), mean(ratio - 1 - log ratio) over response tokens, mean over updates", "nats/token"),
     "train/grad_norm": MetricSpec("global gradient L2 norm before clipping, mean over updates", "L2 norm"),
     "train/grad_norm_max": MetricSpec("largest pre-clip gradient norm of the I updates", "L2 norm"),
@@ -98,6 +123,25 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "prefix/prefix_tokens_mean": MetricSpec(
         "GRPO†+Prefix: mean forced-prefix length, floor(alpha L) of the teacher rollout (masked from the loss)",
         "tokens"),
+    # -- candidate-match audit (paper F.7, zppo_core.audit) ----------------------------------
+    "audit/bcq_rollouts": MetricSpec("student rollouts on BCQ prompts this step", "count"),
+    "audit/bcq_correct": MetricSpec("BCQ rollouts graded correct", "count"),
+    "audit/bcq_accuracy": MetricSpec("BCQ accuracy: correct / BCQ rollouts (0 when none)", "fraction 0-1"),
+    "audit/bcq_match_pos_count": MetricSpec(
+        "correct BCQ rollouts whose boxed answer equals the teacher-correct candidate's (F.7 normalisation)", "count"
+    ),
+    "audit/bcq_match_pos": MetricSpec("BCQ match-pos: bcq_match_pos_count / correct BCQ rollouts (0 when none)", "fraction 0-1"),
+    "audit/bcq_match_neg_count": MetricSpec(
+        "wrong BCQ rollouts whose boxed answer equals the student-wrong candidate's (F.7 normalisation)", "count"
+    ),
+    "audit/bcq_match_neg": MetricSpec("BCQ match-neg: bcq_match_neg_count / wrong BCQ rollouts (0 when none)", "fraction 0-1"),
+    "audit/ncq_rollouts": MetricSpec("student rollouts on NCQ prompts this step", "count"),
+    "audit/ncq_correct": MetricSpec("NCQ rollouts graded correct", "count"),
+    "audit/ncq_accuracy": MetricSpec("NCQ accuracy: correct / NCQ rollouts (0 when none)", "fraction 0-1"),
+    "audit/ncq_match_neg_count": MetricSpec(
+        "NCQ rollouts whose boxed answer repeats one of the listed wrong answers (F.7 normalisation)", "count"
+    ),
+    "audit/ncq_match_neg": MetricSpec("NCQ match-neg: ncq_match_neg_count / NCQ rollouts (0 when none)", "fraction 0-1"),
     # -- performance ----------------------------------------------------------------------
     "perf/step_time_s": MetricSpec("wall time of the whole rollout step", "seconds"),
     "perf/rollout_time_s": MetricSpec("wall time of student generation (plain + BCQ/NCQ)", "seconds"),
@@ -127,12 +171,27 @@ METRICS: dict[str, MetricSpec] = dict(TRAIN_METRICS)
 METRICS.update(PIPELINE_METRICS)
 
 
+def template_of(key: str) -> str | None:
+    """The documented key ``key`` is an instance of: itself, or a template whose ``<name>``
+    segments match any one segment (``buffer/admissions/0.125`` -> ``buffer/admissions/<bin>``)."""
+    if key in METRICS:
+        return key
+    parts = key.split("/")
+    for tmpl in METRICS:
+        t = tmpl.split("/")
+        if len(t) == len(parts) and "<" in tmpl and all(
+            a == b or (a.startswith("<") and a.endswith(">") and b) for a, b in zip(t, parts)
+        ):
+            return tmpl
+    return None
+
+
 def describe(key: str) -> MetricSpec:
-    """Spec of ``key``; raises ``KeyError`` naming the key when it is undocumented."""
-    try:
-        return METRICS[key]
-    except KeyError:
-        raise KeyError(f"metric key {key!r} is not documented in zppo_core.metrics") from None
+    """Spec of ``key`` (or of the template it instantiates); ``KeyError`` naming it when undocumented."""
+    tmpl = template_of(key)
+    if tmpl is None:
+        raise KeyError(f"metric key {key!r} is not documented in zppo_core.metrics")
+    return METRICS[tmpl]
 
 
 def markdown_table(keys: list[str] | None = None) -> str:
@@ -144,4 +203,4 @@ def markdown_table(keys: list[str] | None = None) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["METRICS", "PIPELINE_METRICS", "TRAIN_METRICS", "MetricSpec", "describe", "markdown_table"]
+__all__ = ["METRICS", "PIPELINE_METRICS", "TRAIN_METRICS", "MetricSpec", "describe", "markdown_table", "template_of"]

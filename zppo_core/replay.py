@@ -44,6 +44,14 @@ def accuracy_bin(acc: float) -> str:
     return f"{acc:.3f}"
 
 
+def entry_bins(group_size: int, threshold: float) -> list[str]:
+    """Every bin an entry can have: ``k / group_size < threshold`` (``G_S = 8``, ``tau = 0.5``:
+    ``["0.000", "0.125", "0.250", "0.375"]``), the x-axis of the paper's Fig. 4 / Fig. 23."""
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    return [accuracy_bin(k / group_size) for k in range(group_size) if k / group_size < threshold]
+
+
 @dataclass
 class _Entry:
     payload: Any
@@ -121,11 +129,17 @@ class PromptReplayBuffer:
     def refresh(self, outcomes: list[tuple[str, float, Any]]) -> dict[str, Any]:
         """One step's refresh: ``update`` every ``(qid, acc, payload)`` in order, then ``evict``.
 
-        Returns ``{"admitted": n, "graduated": n, "kept": n, "none": n, "evicted": [ids]}``.
+        Returns ``{"admitted": n, "graduated": n, "kept": n, "none": n, "evicted": [ids],
+        "by_bin": {"admitted" | "graduated" | "evicted": {bin: n}}}`` (this refresh's events by
+        entry-accuracy bin; bins without events are absent).
         """
+        before = {k: Counter(v) for k, v in self._bins.items()}
         tally = Counter(self.update(qid, acc, payload) for qid, acc, payload in outcomes)
         out: dict[str, Any] = {k: tally.get(k, 0) for k in ("admitted", "graduated", "kept", "none")}
         out["evicted"] = self.evict()
+        out["by_bin"] = {
+            k.removesuffix("_by_bin"): dict(sorted((self._bins[k] - before[k]).items())) for k in _BIN_COUNTERS
+        }
         return out
 
     # -- sampling ---------------------------------------------------------------------------
@@ -190,4 +204,4 @@ class PromptReplayBuffer:
         self._rng.setstate((int(version), tuple(int(x) for x in internal), gauss_next))
 
 
-__all__ = ["PromptReplayBuffer", "accuracy_bin"]
+__all__ = ["PromptReplayBuffer", "accuracy_bin", "entry_bins"]

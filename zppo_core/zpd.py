@@ -134,6 +134,9 @@ class ReformulatedGroup:
     candidate_keys: list[str]  # in prompt order
     correct_candidate: int | None = None  # BCQ: position of the teacher-correct candidate
     wrong_answers: list[str] = field(default_factory=list)  # NCQ: listed WRONG answers
+    #: last ``\\boxed{}`` of each candidate's raw rollout, in prompt order (None: no box); for
+    #: the candidate-match audit (:mod:`zppo_core.audit`), never shown to the student as such
+    candidate_answers: list[str | None] = field(default_factory=list)
     source_accuracy: float = 0.0  # plain mean accuracy of the question this step
     is_new: bool = True
 
@@ -278,7 +281,8 @@ def _build_one(plan: ReformulationPlan, compressed, rng: random.Random, ncq_orde
         rng.shuffle(cands)
         correct = next(i for i, c in enumerate(cands) if c.source == "teacher")
         prompt = build_bcq(g.question, _texts(cands, compressed))
-        return ReformulatedGroup(prompt=prompt, candidate_keys=[c.key for c in cands], correct_candidate=correct, **common)
+        return ReformulatedGroup(prompt=prompt, candidate_keys=[c.key for c in cands], correct_candidate=correct,
+                                 candidate_answers=[extract_boxed(c.text) for c in cands], **common)
     if ncq_order == "shuffle":
         rng.shuffle(cands)
     parsed = [extract_boxed(c.text) for c in cands]  # parallel to cands; None when unparseable
@@ -287,7 +291,8 @@ def _build_one(plan: ReformulationPlan, compressed, rng: random.Random, ncq_orde
         if a is not None and a.strip() and a.strip() not in listed:
             listed.append(a.strip())
     prompt = build_ncq(g.question, parsed, _texts(cands, compressed))
-    return ReformulatedGroup(prompt=prompt, candidate_keys=[c.key for c in cands], wrong_answers=listed, **common)
+    return ReformulatedGroup(prompt=prompt, candidate_keys=[c.key for c in cands], wrong_answers=listed,
+                             candidate_answers=parsed, **common)
 
 
 def build_reformulated_prompts(

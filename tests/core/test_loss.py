@@ -164,3 +164,15 @@ def test_empty_mask_gives_zero_loss_and_zero_metrics():
     logp = torch.zeros(1, 2, dtype=D, requires_grad=True)
     loss, m = policy_loss(logp, logp.detach(), torch.ones(1, dtype=D), torch.zeros(1, 2, dtype=torch.bool))
     assert loss.item() == 0.0 and m["n_tokens"] == 0.0 and m["clip_fraction"] == 0.0
+
+
+def test_token_entropy_by_hand_and_chunking():
+    from zppo_core.loss import token_entropy
+
+    # p = [1/4, 3/4]: H = -(1/4 ln 1/4 + 3/4 ln 3/4); uniform over 4: ln 4
+    logits = torch.tensor([[[0.0, math.log(3.0), -1e9, -1e9], [0.0, 0.0, 0.0, 0.0], [5.0, 5.0, 5.0, 5.0]]])
+    want = torch.tensor([[-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)), math.log(4), math.log(4)]])
+    assert torch.allclose(token_entropy(logits), want, atol=1e-6)
+    assert torch.allclose(token_entropy(logits, chunk=1), want, atol=1e-6)
+    with pytest.raises(ValueError, match="B, T, V"):
+        token_entropy(torch.zeros(2, 3))

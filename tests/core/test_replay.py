@@ -39,11 +39,14 @@ def test_eviction_happens_after_the_whole_refresh():
     for q in ("a", "b", "c"):
         b.update(q, 0.0)
     out = b.refresh([("n", 0.25, None), ("b", 0.75, None), ("x", 1.0, None), ("c", 0.0, None)])
-    assert out == {"admitted": 1, "graduated": 1, "kept": 1, "none": 1, "evicted": []}
+    assert out == {"admitted": 1, "graduated": 1, "kept": 1, "none": 1, "evicted": [],
+                   "by_bin": {"admitted": {"0.250": 1}, "graduated": {"0.000": 1}, "evicted": {}}}
     assert b.question_ids() == ["a", "c", "n"]
     # two more admissions -> evict the two oldest, FIFO
     out = b.refresh([("p", 0.0, None), ("r", 0.125, None)])
     assert out["evicted"] == ["a", "c"] and b.question_ids() == ["n", "p", "r"]
+    # this refresh's events only, by the entry accuracy of each entry
+    assert out["by_bin"] == {"admitted": {"0.000": 1, "0.125": 1}, "graduated": {}, "evicted": {"0.000": 2}}
     s = b.stats()
     assert s["evictions"] == 2 and s["evicted_by_bin"] == {"0.000": 2}
     assert s["size"] == 3 and s["fill_fraction"] == 1.0
@@ -106,3 +109,11 @@ def test_bad_input_and_bad_state():
 
 def test_accuracy_bin_keys():
     assert [accuracy_bin(k / 8) for k in range(4)] == ["0.000", "0.125", "0.250", "0.375"]
+
+
+def test_entry_bins_are_the_hard_accuracies():
+    from zppo_core.replay import entry_bins
+
+    assert entry_bins(8, 0.5) == ["0.000", "0.125", "0.250", "0.375"]
+    assert entry_bins(4, 0.5) == ["0.000", "0.250"]
+    assert entry_bins(3, 0.5) == ["0.000", "0.333"]

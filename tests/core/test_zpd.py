@@ -157,6 +157,10 @@ def test_build_uncompressed_prompts_uids_gold_payload():
     assert sorted(b.candidate_keys) == sorted(texts)
     assert b.prompt == build_bcq(GROUPS[4].question, [texts[k] for k in b.candidate_keys])
     assert "/teacher/" in b.candidate_keys[b.correct_candidate]
+    # audit: each candidate's last boxed answer, in prompt order (None where a rollout has no box)
+    assert b.candidate_answers[b.correct_candidate] == "x"
+    assert [a for i, a in enumerate(b.candidate_answers) if i != b.correct_candidate] in (["8"], ["9"], [None])
+    assert by["r1:ncq:12"].candidate_answers == ["8", "9", None, "8"]
 
 
 def test_bcq_shuffle_uses_the_rng_both_orders_occur():

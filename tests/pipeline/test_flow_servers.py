@@ -85,8 +85,13 @@ def test_mlflow_parent_nested_runs_metrics_and_artifacts(pipeline_run, mlflow_se
     assert [a.path for a in c.list_artifacts(curation.info.run_id, "curation")]
     report = {a.path for a in c.list_artifacts(parent.info.run_id, "report")}
     for name in ("reward_curves.png", "replay_buffer.png", "results.json",
-                 "accuracy_by_family_builtin_tiny-qwen3.5-vl.png", "table_builtin_tiny-qwen3.5-vl.md"):
+                 "accuracy_by_family_builtin_tiny-qwen3.5-vl.png", "table_builtin_tiny-qwen3.5-vl.md",
+                 "paper_report.md", "paper_report.html", "bootstrap.json"):
         assert f"report/{name}" in report
+    for method in METHODS:  # dashboards (PNG + offline HTML) on every training run
+        run = next(r for r in children if r.data.tags.get("method") == method)
+        dash = {a.path for a in c.list_artifacts(run.info.run_id, "dashboards")}
+        assert {"dashboards/index.html", "dashboards/fig4_entry_accuracy.png"} <= dash
     assert "config/resolved_config.yaml" in {a.path for a in c.list_artifacts(parent.info.run_id, "config")}
 
 

@@ -35,6 +35,10 @@ def test_two_rank_step_keeps_ranks_identical_and_rank0_writes(tmp_path):
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1]  # one row per step: rank 1 never appends
     assert rows[0]["rollout/new_questions"] == 4  # global |X_new|, sharded 2 + 2
+    for kind in ("bcq", "ncq"):  # audit records of both ranks, written once by rank 0
+        path = out / f"{kind}_debug.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        assert len(lines) == min(rows[0][f"audit/{kind}_rollouts"], 16), kind
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert ckpts == ["step_000001"]  # no temp folder of another rank left behind
     state = json.loads((out / "checkpoints" / "step_000001" / "trainer_state.json").read_text())

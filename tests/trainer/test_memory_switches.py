@@ -64,3 +64,21 @@ def test_activation_checkpointing_equal_gradients_and_recomputes(tiny_lm):
         n1 = n if n in g1 else n.replace("layers.0.", "layers.0._checkpoint_wrapped_module.").replace(
             "layers.1.", "layers.1._checkpoint_wrapped_module.")
         torch.testing.assert_close(g1[n1], g, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("chunk", [0, 3])
+def test_entropy_on_plain_and_chunked_paths(tiny_lm, chunk):
+    """The entropy returned with the old log-probs is the full-softmax entropy of the same
+    temperature-scaled logits, on the plain and the selective (chunked) path alike."""
+    from zppo_core.loss import token_entropy
+
+    batch = _batch()
+    with torch.no_grad():
+        logits = tiny_lm(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1].float() / 0.7
+        want = token_entropy(logits)
+        lp, ent = token_logprobs(tiny_lm, batch, 0.7, chunk, with_entropy=True)
+    assert ent.shape == lp.shape == want.shape
+    assert torch.allclose(ent, want, atol=1e-5)
+    assert torch.allclose(lp, token_logprobs(tiny_lm, batch, 0.7), atol=1e-5)
+    with pytest.raises(ValueError, match="no_grad"):
+        token_logprobs(tiny_lm, batch, 0.7, chunk, with_entropy=True)

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from zppo_core.config import METHODS
+from zppo_core.metrics import TRAIN_METRICS, template_of
 from zppo_core.models import resolve
 from zppo_core.trainer import train
 from zppo_core.trainer.checkpoint import latest_run_id, list_checkpoints
@@ -51,6 +52,47 @@ def test_method_runs_and_switches_act(method, tmp_path, micro_config):
     assert rows[0]["train/updates"] == 2
     assert latest_run_id(tmp_path / "run") == f"run-{method}"
     assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [1, 2]  # keep_checkpoints = 2
+    _check_documented_metrics_and_audit(rows, tmp_path / "run", use_bcq, use_ncq)
+
+
+#: metric namespaces only the distillation / Hint / Prefix baselines log
+OTHER_METHODS_PREFIXES = {"distill", "hint", "prefix"}
+#: the per-step keys the report / dashboards read (paper F.2, F.3, F.7, Fig. 4, Fig. 23)
+REPORT_KEYS = {
+    "train/entropy", "train/pos_adv_frac", "train/dual_clip_frac", "buffer/admissions/<bin>",
+    "buffer/graduations/<bin>", "buffer/evictions/<bin>", "audit/bcq_rollouts", "audit/bcq_correct",
+    "audit/bcq_accuracy", "audit/bcq_match_pos_count", "audit/bcq_match_pos", "audit/bcq_match_neg_count",
+    "audit/bcq_match_neg", "audit/ncq_rollouts", "audit/ncq_correct", "audit/ncq_accuracy",
+    "audit/ncq_match_neg_count", "audit/ncq_match_neg",
+}
+
+
+def _check_documented_metrics_and_audit(rows, run_dir, use_bcq, use_ncq):
+    """Every key is in zppo_core.metrics' table and every table entry is logged (bins instantiated
+    for G_S = 4, tau = 0.5); the audit counts agree with the groups; the audit files are bounded."""
+    for r in rows:
+        logged = {template_of(k) for k in r}
+        assert None not in logged, [k for k in r if template_of(k) is None]  # every key documented
+        # every documented key is logged, except those of other methods' own stages (baselines)
+        assert {k.split("/")[0] for k in set(TRAIN_METRICS) - logged} <= OTHER_METHODS_PREFIXES, set(TRAIN_METRICS) - logged
+        assert REPORT_KEYS <= logged
+        for event in ("admissions", "graduations", "evictions"):
+            bins = {k for k in r if k.startswith(f"buffer/{event}/")}
+            assert bins == {f"buffer/{event}/0.000", f"buffer/{event}/0.250"}
+            assert sum(r[k] for k in bins) == r[f"buffer/{event}"]
+        assert r["audit/bcq_rollouts"] == 4 * r["zppo/bcq_count"] and r["audit/ncq_rollouts"] == 4 * r["zppo/ncq_count"]
+        assert r["audit/bcq_accuracy"] == pytest.approx(r["reward/bcq_mean"])  # binary rewards
+        assert r["audit/ncq_accuracy"] == pytest.approx(r["reward/ncq_mean"])
+        assert r["train/entropy"] > 0 and 0 <= r["train/pos_adv_frac"] <= 1 and 0 <= r["train/dual_clip_frac"] <= 1
+    for kind, used in (("bcq", use_bcq), ("ncq", use_ncq)):
+        path = run_dir / f"{kind}_debug.jsonl"
+        lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        # tracking.audit_records_per_step = 16 per kind and step
+        assert len(lines) == sum(min(r[f"audit/{kind}_rollouts"], 16) for r in rows), kind
+        assert bool(lines) == used
+        for rec in lines:
+            assert rec["kind"] == kind and rec["step"] in (1, 2) and rec["reward"] in (0.0, 1.0)
+            assert {"question_id", "candidate_answers", "student_answer", "match_pos", "match_neg"} <= set(rec)
 
 
 def test_every_trainable_parameter_changes(tmp_path, micro_config):

@@ -58,6 +58,9 @@ def test_resume_matches_uninterrupted_run(tmp_path, micro_config):
     res_rows = [json.loads(x) for x in open(res["metrics_path"])]
     assert full_rows[2]["reward/plain_mean"] == res_rows[2]["reward/plain_mean"]
     assert full_rows[2]["train/loss"] == res_rows[2]["train/loss"]
+    # the audit files: step-3 lines of the killed run dropped on resume, then written once
+    for name in ("bcq_debug.jsonl", "ncq_debug.jsonl"):
+        assert (tmp_path / "full" / name).read_text() == (tmp_path / "resumed" / name).read_text(), name
 
 
 def test_resume_at_the_end_does_nothing_and_says_so(tmp_path, micro_config):

@@ -339,6 +339,11 @@ class TrackingConfig:
     #: "" = a local server-less store under the run folder (``<output>/mlruns/mlflow.db``)
     tracking_uri: str = ""
     experiment: str = "zppo"
+    #: candidate-match audit files ``bcq_debug.jsonl`` / ``ncq_debug.jsonl`` in the training folder
+    #: (paper F.7): at most this many records per kind and step (the first in rollout order) ...
+    audit_records_per_step: int = 16
+    #: ... and at most this many per kind over the whole run (0 = write no audit file)
+    audit_max_records: int = 5_000
 
 
 @dataclass
@@ -362,6 +367,12 @@ class PipelineConfig:
     retry_delay_s: float = 30.0
     #: how often the training stage polls metrics.jsonl to stream step metrics to MLflow
     poll_interval_s: float = 2.0
+    #: report stage: method pairs "A:B" whose macro difference A - B is bootstrapped (Tab. 14);
+    #: empty = ZPPO against every other method of the sweep
+    report_pairs: list[str] = field(default_factory=list)
+    #: benchmark-resampling bootstrap: resamples (paper: 10,000) and RNG seed
+    bootstrap_resamples: int = 10_000
+    bootstrap_seed: int = 0
 
 
 @dataclass
@@ -444,6 +455,14 @@ def validate(cfg: Config) -> None:
         val = getattr(cfg.model, role)
         if val not in ("transformers", "vllm", "openai", "recorded"):
             raise ConfigError(f"model.{role}: {val!r} not in transformers|vllm|openai|recorded")
+    for pair in cfg.pipeline.report_pairs:
+        a, sep, b = str(pair).partition(":")
+        if not sep or not a.strip() or not b.strip():
+            raise ConfigError(f"pipeline.report_pairs: {pair!r} is not METHOD_A:METHOD_B")
+    if cfg.pipeline.bootstrap_resamples < 1:
+        raise ConfigError("pipeline.bootstrap_resamples must be >= 1")
+    if cfg.tracking.audit_records_per_step < 0 or cfg.tracking.audit_max_records < 0:
+        raise ConfigError("tracking.audit_records_per_step / audit_max_records must be >= 0")
 
 
 def _to_plain(obj: Any) -> Any:

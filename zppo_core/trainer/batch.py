@@ -133,7 +133,7 @@ def collate(rollouts: list[Rollout], pad_id: int, vision_ids: set[int] | frozens
     )
 
 
-def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: int = 0) -> torch.Tensor:
+def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: int = 0, with_entropy: bool = False):
     """Log-probs [B, L-1] (float32) of ``input_ids[:, 1:]`` under ``model``.
 
     Logits are divided by the sampling ``temperature`` so the values are those of the
@@ -144,24 +144,35 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: in
     ``chunk`` positions at a time, keeps only the sampled token's log-prob, and recomputes the
     chunk in the backward (activation checkpoint) instead of storing its logits. Peak logits
     memory is ``B * chunk * vocab`` instead of ``B * L * vocab``; the values are the same.
+
+    ``with_entropy`` (no-grad calls only): also return the policy entropy per position [B, L-1]
+    (:func:`zppo_core.loss.token_entropy`, chunk by chunk on the selective path), as
+    ``(logprobs, entropy)``.
     """
     device = next(model.parameters()).device
     kwargs = {k: v.to(device) for k, v in batch.mm.items()}
     targets = batch.input_ids[:, 1:].to(device)
-    with _selective_head(model, targets, temperature, chunk) as selective:
+    if with_entropy and torch.is_grad_enabled():
+        raise ValueError("token_logprobs: with_entropy is a logged statistic, call it under torch.no_grad()")
+    with _selective_head(model, targets, temperature, chunk, with_entropy) as selective:
         out = model(
             input_ids=batch.input_ids.to(device),
             attention_mask=batch.attention_mask.to(device),
             use_cache=False,
             **kwargs,
         )
-    if selective:
-        return out.logits
+    if selective is not None:
+        return (out.logits, selective.entropy) if with_entropy else out.logits
     logits = out.logits[:, :-1].float()
     if temperature != 1.0:
         logits = logits / temperature
     picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+    logp = picked - torch.logsumexp(logits, dim=-1)
+    if with_entropy:
+        from zppo_core.loss import token_entropy
+
+        return logp, token_entropy(logits)
+    return logp
 
 
 def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -172,40 +183,62 @@ def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temp
     return picked - torch.logsumexp(logits, dim=-1)
 
 
+def _chunk_logprobs_entropy(head: Any, hidden: torch.Tensor, targets: torch.Tensor,
+                            temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    from zppo_core.loss import token_entropy
+
+    logits = head(hidden).float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1), token_entropy(logits)
+
+
 class SelectiveLogprobHead(torch.nn.Module):
     """Stands in for the LM head during one forward: hidden [B, L, H] -> log-probs [B, L-1]."""
 
-    def __init__(self, head: torch.nn.Module, targets: torch.Tensor, temperature: float, chunk: int) -> None:
+    def __init__(self, head: torch.nn.Module, targets: torch.Tensor, temperature: float, chunk: int,
+                 with_entropy: bool = False) -> None:
         super().__init__()
         self.head, self.targets, self.temperature, self.chunk = head, targets, temperature, chunk
+        self.with_entropy = with_entropy
+        self.entropy: torch.Tensor | None = None  # [B, L-1] after a no-grad forward with_entropy
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         from torch.utils.checkpoint import checkpoint
 
         h = hidden[:, :-1]
-        out = []
+        out, ent = [], []
         for s in range(0, h.shape[1], self.chunk):
             args = (self.head, h[:, s : s + self.chunk], self.targets[:, s : s + self.chunk], self.temperature)
             if torch.is_grad_enabled():
                 out.append(checkpoint(_chunk_logprobs, *args, use_reentrant=False))
+            elif self.with_entropy:
+                lp, e = _chunk_logprobs_entropy(*args)
+                out.append(lp)
+                ent.append(e)
             else:
                 out.append(_chunk_logprobs(*args))
+        if ent:
+            self.entropy = torch.cat(ent, dim=1)
         return torch.cat(out, dim=1)
 
 
 @contextlib.contextmanager
-def _selective_head(model: Any, targets: torch.Tensor, temperature: float, chunk: int):
-    """Swap ``lm_head`` for a :class:`SelectiveLogprobHead` for one forward (``chunk > 0``)."""
+def _selective_head(model: Any, targets: torch.Tensor, temperature: float, chunk: int, with_entropy: bool = False):
+    """Swap ``lm_head`` for a :class:`SelectiveLogprobHead` for one forward (``chunk > 0``);
+    yields it (None when ``chunk <= 0``)."""
     inner = getattr(model, "module", model)  # DDP wraps; FSDP2 does not
     head = getattr(inner, "lm_head", None)
     if chunk <= 0:
-        yield False
+        yield None
         return
     if head is None:
         raise ValueError(f"parallel.logprob_chunk: {type(inner).__name__} has no lm_head to replace")
-    inner.lm_head = SelectiveLogprobHead(head, targets, temperature, chunk)
+    selective = SelectiveLogprobHead(head, targets, temperature, chunk, with_entropy)
+    inner.lm_head = selective
     try:
-        yield True
+        yield selective
     finally:
         inner.lm_head = head
 

@@ -11,7 +11,8 @@ checkpoints (:mod:`zppo_core.trainer.checkpoint`). Each step (:func:`train_step`
 3. refreshes the replay buffer from the plain outcomes of ALL ranks (gathered, same order on
    every rank, so the buffers stay identical);
 4. runs the I mini-batch updates (:mod:`zppo_core.trainer.update`);
-5. syncs weights into a non-live student engine, logs, checkpoints.
+5. syncs weights into a non-live student engine, logs (metrics, and the bounded BCQ/NCQ
+   candidate-match audit files ``bcq_debug.jsonl`` / ``ncq_debug.jsonl``), checkpoints.
 
 Building the run (model, optimizer, backends) and resuming is :mod:`zppo_core.trainer.setup`;
 the types shared by all of these are :mod:`zppo_core.trainer.state`. Method switches come only
@@ -28,8 +29,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from zppo_core.audit import bounded
 from zppo_core.durable import append_line_durably
+from zppo_core.replay import entry_bins
 from zppo_core.trainer import checkpoint as ck
+from zppo_core.trainer.audit_log import AuditLog
 from zppo_core.trainer.build import lr_at
 from zppo_core.trainer.data import shard
 from zppo_core.trainer.distill import distill_step
@@ -51,8 +55,19 @@ def _replay_questions(parts: Parts, st: TrainerState, new_ids: set[str]) -> list
     return [payload for qid, payload in drawn if qid not in new_ids]
 
 
+def _audit(parts: Parts, sr: Any) -> None:
+    """Gather this step's candidate-match records (each rank's first ``per_step`` per kind) and
+    let rank 0 append them to the bounded ``<kind>_debug.jsonl`` files."""
+    per_step = parts.cfg.tracking.audit_records_per_step
+    local = bounded(sr.audit, per_step, {}, per_step)
+    records = parts.dist.gather(local)
+    if parts.audit_log is not None and parts.dist.is_main:
+        parts.audit_log.write(records)
+
+
 def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
-    """One rollout step (Algorithm 1); mutates ``st`` and the model. Returns the step's metrics."""
+    """One rollout step (Algorithm 1); mutates ``st`` and the model. Returns the step's metrics.
+    Rank 0 writes the step's candidate-match audit records to ``parts.audit_log`` (if open)."""
     cfg, dist = parts.cfg, parts.dist
     t0 = time.perf_counter()
     step = st.step + 1
@@ -71,6 +86,7 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     replay_ids, extra = {q["id"] for q in replay_qs}, BaselineCounts()
     if cfg.zppo.guidance:  # GRPO†+Hint / +Prefix: extra groups on X_aug
         add_guidance_groups(parts, sr, extra, replay_ids=replay_ids, step=step, order=order, seed=seed)
+    _audit(parts, sr)
     outcomes = dist.gather(sr.outcomes)
     buf_res = st.buffer.refresh(outcomes) if cfg.zppo.use_replay else {"admitted": 0, "graduated": 0, "evicted": []}
     for g in parts.optimizer.param_groups:
@@ -86,7 +102,7 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     return baseline_metrics(cfg, extra, dist) | step_metrics(
         step=step, sr=sr, outcomes=outcomes, n_new=len(new_all), n_replay=len(replay_all), buf_res=buf_res,
         buffer=st.buffer, train_m=train_m, lr=lr_at(step, cfg), update_time=update_time,
-        step_time=time.perf_counter() - t0, dist=dist,
+        step_time=time.perf_counter() - t0, dist=dist, bins=entry_bins(cfg.rollout.group_size, cfg.zppo.tau),
     )
 
 
@@ -99,6 +115,9 @@ def fit(parts: Parts, st: TrainerState, end: int, metrics_path: Path,
     """
     cfg = parts.cfg
     last: dict[str, float] = {}
+    if parts.dist.is_main:  # drops audit lines of steps after the resumed checkpoint
+        parts.audit_log = AuditLog(parts.output_dir, cfg.tracking.audit_records_per_step,
+                                   cfg.tracking.audit_max_records, resume_step=st.step)
     while st.step < end:
         last = train_step(parts, st)
         if parts.dist.is_main:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from zppo_core.audit import match_counts, match_metrics
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.rollout import StageCounts
 
@@ -74,11 +75,20 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
 
 
+def buffer_bin_metrics(buf_res: dict, bins: list[str]) -> dict[str, float]:
+    """``buffer/<admissions|graduations|evictions>/<bin>`` of this refresh, 0 for bins without events."""
+    by_bin = buf_res.get("by_bin", {})
+    return {f"buffer/{name}/{b}": float(by_bin.get(event, {}).get(b, 0))
+            for event, name in (("admitted", "admissions"), ("graduated", "graduations"), ("evicted", "evictions"))
+            for b in bins}
+
+
 def step_metrics(*, step: int, sr: Any, outcomes: list, n_new: int, n_replay: int, buf_res: dict,
                  buffer: Any, train_m: dict, lr: float, update_time: float, step_time: float,
-                 dist: Dist) -> dict[str, float]:
-    """The flat metrics dict of one step (every value a python number)."""
-    rt, c = sum_over_ranks(dist, RolloutTotals.of(sr.rollouts), sr.counts)
+                 dist: Dist, bins: list[str]) -> dict[str, float]:
+    """The flat metrics dict of one step (every value a python number). ``bins``: the buffer's
+    entry-accuracy bins (:func:`zppo_core.replay.entry_bins`)."""
+    rt, c, mc = sum_over_ranks(dist, RolloutTotals.of(sr.rollouts), sr.counts, match_counts(sr.audit))
     assert isinstance(c, StageCounts)
     rollout_time, teacher_time = c.rollout_time / dist.world, c.teacher_time / dist.world
     n_q = len(outcomes)
@@ -112,6 +122,8 @@ def step_metrics(*, step: int, sr: Any, outcomes: list, n_new: int, n_replay: in
         "buffer/admissions": float(buf_res["admitted"]),
         "buffer/graduations": float(buf_res["graduated"]),
         "buffer/evictions": float(len(buf_res["evicted"])),
+        **buffer_bin_metrics(buf_res, bins),
+        **match_metrics(mc),
         **train_m,
         "train/lr": lr,
         "perf/step_time_s": step_time,
@@ -123,4 +135,4 @@ def step_metrics(*, step: int, sr: Any, outcomes: list, n_new: int, n_replay: in
     }
 
 
-__all__ = ["RolloutTotals", "step_metrics", "sum_over_ranks"]
+__all__ = ["RolloutTotals", "buffer_bin_metrics", "step_metrics", "sum_over_ranks"]

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zppo_core import zpd
+from zppo_core.audit import AuditContext, AuditRecord, audit_rollout
 from zppo_core.engines.base import GenerationBackend, GenerationRequest, Sample, SamplingParams
 from zppo_core.engines.render import ImageLoadError
 from zppo_core.prompts import RL_CLOSER, add_closer, build_compression_prompt, build_plain, parse_compression
@@ -89,6 +90,8 @@ class StepRollouts:
     rollouts: list[Rollout]
     outcomes: list[tuple[str, float, dict[str, Any]]]  # (question id, mean plain reward, question)
     counts: StageCounts = field(default_factory=StageCounts)
+    #: candidate-match audit of every BCQ/NCQ rollout, in rollout order (:mod:`zppo_core.audit`)
+    audit: list[AuditRecord] = field(default_factory=list)
 
 
 def make_request(q: dict[str, Any], text: str, request_id: str, load_image: Callable[[str], Any]) -> GenerationRequest:
@@ -184,18 +187,28 @@ def compress_stage(io, inputs: dict[str, str], params):
     return out, fallbacks
 
 
-def reformulated_stage(io, refs: list[zpd.ReformulatedGroup], n, params):
-    """Stage 5: G_S student rollouts on each BCQ/NCQ prompt, graded against the ORIGINAL gold."""
+def _audit_context(ref: zpd.ReformulatedGroup, step: int) -> AuditContext:
+    return AuditContext(step=step, question_id=ref.question_id, kind=ref.kind, gold=ref.gold,
+                        candidate_answers=list(ref.candidate_answers), correct_candidate=ref.correct_candidate,
+                        wrong_answers=list(ref.wrong_answers))
+
+
+def reformulated_stage(io, refs: list[zpd.ReformulatedGroup], n, params, step: int):
+    """Stage 5: G_S student rollouts on each BCQ/NCQ prompt, graded against the ORIGINAL gold.
+
+    Returns ``(rollouts, audit records)``: one :class:`AuditRecord` per rollout (F.7)."""
     reqs = []
     for ref in refs:
         text = ref.prompt if ref.prompt.rstrip().endswith(RL_CLOSER) else add_closer(ref.prompt)
         reqs.append(make_request(ref.payload, text, ref.uid, io.load_image))
     samples = _student_generate(io, reqs, n, params)
-    rollouts = []
+    rollouts, audit = [], []
     for ref, req, ss in zip(refs, reqs, samples):
         rewards = io.grade([s.text for s in ss], ref.payload)
         rollouts += _to_rollouts(io, req, ss, rewards, uid=ref.uid, kind=ref.kind, q=ref.payload, is_replay=not ref.is_new)
-    return rollouts
+        ctx = _audit_context(ref, step)
+        audit += [audit_rollout(ctx, s.text, r) for s, r in zip(ss, rewards)]
+    return rollouts, audit
 
 
 def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, cap: int, seed: int,
@@ -261,7 +274,9 @@ def _reformulate(io: RolloutIO, cfg: Any, hard, sr: StepRollouts, *, step: int, 
     refs = zpd.build_reformulated_prompts(plans, compressed, rng, ncq_order=z.ncq_order, step=step)
     t2 = time.perf_counter()
     ref_p = SamplingParams.from_config(ro.student, seed=seed + 1)
-    sr.rollouts += reformulated_stage(io, refs, ro.group_size, ref_p)
+    rollouts, audit = reformulated_stage(io, refs, ro.group_size, ref_p, step)
+    sr.rollouts += rollouts
+    sr.audit += audit
     counts.rollout_time += time.perf_counter() - t2
     counts.bcq = sum(r.kind == "bcq" for r in refs)
     counts.ncq = sum(r.kind == "ncq" for r in refs)

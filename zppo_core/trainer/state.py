@@ -13,6 +13,7 @@ from typing import Any
 
 from zppo_core.replay import PromptReplayBuffer
 from zppo_core.trainer.batch import Rollout
+from zppo_core.trainer.audit_log import AuditLog
 from zppo_core.trainer.data import DataCursor
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.rollout import RolloutIO
@@ -89,6 +90,8 @@ class Parts:
     update: UpdateContext
     teacher: Any = None  # in-process frozen teacher (distillation rows only)
     tokenizer: Any = None  # the student's tokenizer
+    #: rank 0's writer of the bounded ``bcq_debug`` / ``ncq_debug`` audit files (opened by ``fit``)
+    audit_log: AuditLog | None = None
 
 
 def step_seed(cfg: Any, step: int, rank: int) -> int:

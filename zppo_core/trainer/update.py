@@ -39,19 +39,37 @@ def chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+@dataclass
+class EntropySum:
+    """Policy entropy summed over the response tokens of the old-logprob pass (this rank)."""
+
+    total: float = 0.0  # nats
+    tokens: float = 0.0
+
+
 @torch.no_grad()
-def compute_old_logprobs(ctx: UpdateContext, rollouts: list[Rollout]) -> list[torch.Tensor]:
+def compute_old_logprobs(ctx: UpdateContext, rollouts: list[Rollout],
+                         entropy: EntropySum | None = None) -> list[torch.Tensor]:
     """Per-rollout 1-D float32 log-probs of the sampled response tokens (no grad).
 
     Every rank runs the same number of forwards (the maximum over ranks): a rank with fewer
     rollouts runs zero-weight forwards of a filler, so FSDP's parameter all-gathers match.
+    ``entropy``: when given, the policy entropy of every loss token is added to it (the
+    ``train/entropy`` metric, measured in this same forward; fillers add nothing).
     """
     out: list[torch.Tensor] = []
     micro = chunks(rollouts, ctx.micro_batch)
     n_forwards = ctx.dist.max_int(len(micro)) if ctx.dist.world > 1 else len(micro)
     for j in range(n_forwards):
         batch = collate(micro[j] if j < len(micro) else [ctx.filler()], ctx.pad_id, ctx.vision_ids)
-        lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
+        if entropy is None:
+            lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
+        else:
+            lp, ent = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk, with_entropy=True)
+            if j < len(micro):
+                mask = batch.response_mask.to(ent.device)
+                entropy.total += float(ent[mask].sum())
+                entropy.tokens += float(mask.sum())
         if j < len(micro):
             out.extend(t.detach().cpu() for t in split_rows(lp, batch))
     return out
@@ -105,6 +123,7 @@ class GradTotals:
     loss: float = 0.0  # sum of micro-batch losses
     clip: float = 0.0  # token-weighted clip fraction
     kl: float = 0.0  # token-weighted approx KL
+    dual: float = 0.0  # token-weighted dual-clip fraction
     tokens: float = 0.0  # masked (loss) tokens
 
 
@@ -117,6 +136,7 @@ class UpdateStats:
     approx_kl: float
     grad_norm: float
     tokens: float
+    dual_clip_frac: float = 0.0
 
 
 def _micro_loss(ctx: UpdateContext, micro, old_lp, adv, norm_kw, dummy):
@@ -182,6 +202,7 @@ def accumulate_gradients(
         totals.loss += float(loss.detach())
         totals.clip += m["clip_fraction"] * m["n_tokens"]
         totals.kl += m["approx_kl"] * m["n_tokens"]
+        totals.dual += m["dual_clip_fraction"] * m["n_tokens"]
         totals.tokens += m["n_tokens"]
     return totals
 
@@ -196,7 +217,7 @@ def one_update(
     grad_norm = ctx.dist.clip_grad_norm(ctx.model, ctx.grad_clip)
     ctx.optimizer.step()
     ctx.optimizer.zero_grad(set_to_none=True)
-    loss_sum, clip_sum, kl_sum, tok_sum = ctx.dist.sum([t.loss, t.clip, t.kl, t.tokens])
+    loss_sum, clip_sum, kl_sum, dual_sum, tok_sum = ctx.dist.sum([t.loss, t.clip, t.kl, t.dual, t.tokens])
     return UpdateStats(
         # each rank's micro losses sum to (its tokens' loss sum) * world / N: the mean over
         # ranks is the mini-batch loss
@@ -205,6 +226,7 @@ def one_update(
         approx_kl=kl_sum / tok_sum if tok_sum else 0.0,
         grad_norm=grad_norm,
         tokens=tok_sum,
+        dual_clip_frac=dual_sum / tok_sum if tok_sum else 0.0,
     )
 
 
@@ -213,14 +235,16 @@ def run_updates(
 ) -> dict[str, float]:
     """Old log-probs, advantages and ``algo.iterations`` optimizer steps. Returns train metrics."""
     algo, dist = ctx.algo, ctx.dist
+    ent = EntropySum()
     if old_lp is None:
-        old_lp = compute_old_logprobs(ctx, rollouts)
+        old_lp = compute_old_logprobs(ctx, rollouts, ent)
     plan = minibatch_plan(rollouts, algo.iterations, seed)
     if algo.adv_scope == "step":
         adv_all = global_advantages(rollouts, dist, algo.adv_norm, algo.adv_eps)
     filler = ctx.filler()
     stats: list[UpdateStats] = []
     abs_adv: list[float] = []
+    n_pos = 0
     for sel in plan:
         mb = [rollouts[i] for i in sel]
         if algo.adv_scope == "step":
@@ -228,13 +252,18 @@ def run_updates(
         else:
             adv = global_advantages(mb, dist, algo.adv_norm, algo.adv_eps)
         abs_adv.extend(float(a) for a in adv.abs())
+        n_pos += int((adv > 0).sum())
         stats.append(one_update(ctx, mb, [old_lp[i] for i in sel], adv, filler))
     diff_sum, diff_n = sampler_logprob_diff(rollouts, old_lp)
-    diff_sum, diff_n, adv_sum, adv_n = dist.sum([diff_sum, diff_n, sum(abs_adv), len(abs_adv)])
+    diff_sum, diff_n, adv_sum, adv_n, pos_n, ent_sum, ent_n = dist.sum(
+        [diff_sum, diff_n, sum(abs_adv), len(abs_adv), n_pos, ent.total, ent.tokens])
     k = len(stats)
     return {
         "train/loss": sum(s.loss for s in stats) / k,
         "train/clip_frac": sum(s.clip_frac for s in stats) / k,
+        "train/dual_clip_frac": sum(s.dual_clip_frac for s in stats) / k,
+        "train/entropy": ent_sum / ent_n if ent_n else 0.0,
+        "train/pos_adv_frac": pos_n / adv_n if adv_n else 0.0,
         "train/approx_kl": sum(s.approx_kl for s in stats) / k,
         "train/grad_norm": sum(s.grad_norm for s in stats) / k,
         "train/grad_norm_max": max(s.grad_norm for s in stats),
@@ -246,6 +275,7 @@ def run_updates(
 
 
 __all__ = [
+    "EntropySum",
     "GradTotals",
     "UpdateStats",
     "accumulate_gradients",
