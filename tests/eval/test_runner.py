@@ -129,7 +129,7 @@ def test_cli_list(capsys) -> None:
     add_arguments(p)
     assert cli_run(p.parse_args(["--list"])) == 0
     out = capsys.readouterr().out
-    assert "MMMUPro" in out and "OfflineVideo" in out and len(out.splitlines()) == 2 + 34
+    assert "MMMUPro" in out and "OfflineVideo" in out and len(out.splitlines()) == 2 + 31 + 3 + 3  # the paper's 31, offline families, miniature splits
 
 
 def test_rejected_rows_in_result_and_all_rejected_is_a_skip(tmp_path) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from zppo_core.engines.base import SamplingParams
-from zppo_core.loss import jsd_loss
+from zppo_core.loss import jsd_loss, token_entropy
 from zppo_core.prompts import build_plain
 from zppo_core.trainer.batch import Batch, Rollout, collate
 from zppo_core.trainer.distributed import Dist
@@ -146,8 +146,10 @@ def _micro(model, teacher, rollouts: list[Rollout], ctx: UpdateContext, norm_kw:
     for i, r in enumerate(rollouts):  # filler rows (zero-weight passes) carry no weight
         if dummy or r.uid == FILLER_UID:
             mask[i] = False
-    return jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=ctx.algo.loss_agg,
-                    **norm_kw)
+    loss, m = jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=ctx.algo.loss_agg,
+                       **norm_kw)
+    m["entropy_sum"] = float(token_entropy(logits.detach())[mask].sum())  # the student's, on the loss tokens
+    return loss, m
 
 
 def _loss_tokens(r: Rollout, vision_ids: set[int]) -> int:
@@ -172,7 +174,7 @@ def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout]) -> dic
                else {"seq_normalizer": max(g_seq, 1.0) / dist.world})
     n_micro = dist.max_int(len(micros))
     ctx.optimizer.zero_grad(set_to_none=True)
-    loss_sum = jsd_sum = 0.0
+    loss_sum = jsd_sum = ent_sum = 0.0
     for j in range(n_micro):
         dummy = j >= len(micros)  # this rank is out of data: a zero-weight pass keeps collectives matched
         micro = [ctx.filler()] if dummy else micros[j]
@@ -183,14 +185,18 @@ def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout]) -> dic
             dist.backward(loss)
         loss_sum += float(loss.detach())
         jsd_sum += m["jsd"] * m["n_tokens"]
+        ent_sum += m["entropy_sum"]
     grad_norm = dist.clip_grad_norm(ctx.model, ctx.grad_clip)
     ctx.optimizer.step()
     ctx.optimizer.zero_grad(set_to_none=True)
-    loss_sum, jsd_sum = dist.sum([loss_sum, jsd_sum])
-    return _metrics(loss_sum / dist.world, grad_norm, jsd_sum / g_tok, g_tok, 1)
+    loss_sum, jsd_sum, ent_sum = dist.sum([loss_sum, jsd_sum, ent_sum])
+    return _metrics(loss_sum / dist.world, grad_norm, jsd_sum / g_tok, g_tok, 1, entropy=ent_sum / g_tok)
 
 
-def _metrics(loss: float, grad_norm: float, jsd: float, tokens: float, updates: int) -> dict[str, float]:
+def _metrics(loss: float, grad_norm: float, jsd: float, tokens: float, updates: int,
+             entropy: float = 0.0) -> dict[str, float]:
+    """The step's ``train/*`` keys for a distillation update: the RL-only ratios (clipping,
+    advantages) are 0; ``train/entropy`` is the student's entropy on the distilled tokens."""
     return {
         "train/loss": loss,
         "train/clip_frac": 0.0,
@@ -201,6 +207,9 @@ def _metrics(loss: float, grad_norm: float, jsd: float, tokens: float, updates: 
         "train/response_tokens": tokens,
         "train/adv_abs_mean": 0.0,
         "train/sampler_logprob_diff": 0.0,
+        "train/dual_clip_frac": 0.0,
+        "train/pos_adv_frac": 0.0,
+        "train/entropy": entropy,
         "distill/jsd": jsd,
         "distill/tokens": tokens,
     }
