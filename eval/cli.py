@@ -28,33 +28,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Expected errors (config, model spec, missing path, unknown benchmark) raise; ``zppo``
+    prints them as one line (``zppo eval: error: ...``)."""
     from eval import registry
+    from zppo_core.errors import UserError, check_local_path
 
     if args.list:
         print(registry.listing())
         return 0
     if not args.model:
-        print("zppo eval: --model is required (or use --list)")
-        return 2
-    from zppo_core.config import Config, ConfigError, config_from_dict, load_config, parse_overrides
+        raise UserError("--model is required (or use --list)")
+    from zppo_core.config import Config, config_from_dict, load_config, parse_overrides
+    from zppo_core.preflight import PreflightError, Probe, spec_problem
 
-    try:
-        over = parse_overrides(args.set)
-        if args.no_judge:
-            over["eval.use_judge"] = False
-        cfg = load_config(args.config, over) if args.config else config_from_dict(Config().to_dict(), over)
-    except ConfigError as e:
-        print(f"zppo eval: config error: {e}")
-        return 2
+    over = parse_overrides(args.set)
+    if args.no_judge:
+        over["eval.use_judge"] = False
+    cfg = load_config(args.config, over) if args.config else config_from_dict(Config().to_dict(), over)
+    why = spec_problem(args.model, "--model", Probe())
+    if why:
+        raise PreflightError(why)
+    if args.data_dir:
+        check_local_path(args.data_dir if args.data_dir.startswith((".", "/", "~")) else "./" + args.data_dir,
+                         "--data-dir")
     names = args.benchmarks or cfg.eval.benchmarks
     try:
         benches = registry.select(names)
     except KeyError as e:
-        print(f"zppo eval: {e.args[0]}")
-        return 2
+        raise UserError(e.args[0]) from None
     if args.data_dir and len(benches) != 1:
-        print("zppo eval: --data-dir needs exactly one benchmark")
-        return 2
+        raise UserError("--data-dir needs exactly one benchmark")
     from eval.report import family_table
     from eval.runner import evaluate
 
