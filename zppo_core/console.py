@@ -71,11 +71,12 @@ def eta_seconds(done: int, total: int, elapsed_s: float) -> float | None:
     return max(0.0, elapsed_s * (total - done) / done)
 
 
-def progress_text(label: str, done: int, total: int | None, unit: str, elapsed_s: float) -> str:
-    """``train tiny/zppo/s0: 3/4 steps (75%) · 0:09 elapsed · ETA 0:03``."""
+def progress_text(label: str, done: int, total: int | None, unit: str, elapsed_s: float, start: int = 0) -> str:
+    """``train tiny/zppo/s0: 3/4 steps (75%) · 0:09 elapsed · ETA 0:03``; ``start``: units done
+    before this process began (a resumed run), left out of the pace."""
     if not total:
         return f"{label}: {done} {unit} · {format_duration(elapsed_s)} elapsed"
-    eta = eta_seconds(done, total, elapsed_s)
+    eta = eta_seconds(done - start, total - start, elapsed_s)
     pct = int(100 * done / total)
     tail = f" · ETA {format_duration(eta)}" if eta is not None and done < total else ""
     return f"{label}: {done}/{total} {unit} ({pct}%) · {format_duration(elapsed_s)} elapsed{tail}"
@@ -86,8 +87,8 @@ class ProgressLine:
     total (and always at the end), so a long stage prints a handful of lines, not one per item;
     ``every=0`` emits on every new count."""
 
-    def __init__(self, label: str, unit: str, emit, every: float = 0.1, clock=time.monotonic):
-        self.label, self.unit, self.emit, self.every, self.clock = label, unit, emit, every, clock
+    def __init__(self, label: str, unit: str, emit, every: float = 0.1, clock=time.monotonic, start: int = 0):
+        self.label, self.unit, self.emit, self.every, self.clock, self.start = label, unit, emit, every, clock, start
         self.t0 = clock()
         self._last_bucket = -1
 
@@ -98,7 +99,7 @@ class ProgressLine:
         if total and done >= total and self._last_bucket == -2:
             return
         self._last_bucket = -2 if total and done >= total else bucket
-        self.emit(progress_text(self.label, done, total, self.unit, self.clock() - self.t0))
+        self.emit(progress_text(self.label, done, total, self.unit, self.clock() - self.t0, self.start))
 
 
 __all__ = ["QUIET_ENV", "VERBOSE_ENV", "ProgressLine", "configure", "eta_seconds", "format_duration",

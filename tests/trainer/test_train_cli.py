@@ -22,7 +22,7 @@ def test_zppo_train_runs_one_step(tmp_path, capsys):
     out = capsys.readouterr().out
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["steps"] == 1 and summary["run_id"] == "abc"
-    assert "step 1: reward/plain_mean=" in out
+    assert "train grpo: 1/1 steps (100%)" in out and "reward/plain_mean=" in out
     rows = [json.loads(x) for x in open(summary["metrics_path"])]
     assert rows[0]["step"] == 1 and rows[0]["zppo/bcq_count"] == 0
 

@@ -267,6 +267,9 @@ class TrackingConfig:
     #: "" = a local server-less store under the run folder (``<output>/mlruns/mlflow.db``)
     tracking_uri: str = ""
     experiment: str = "zppo"
+    #: sample completions per group kind (plain / BCQ / NCQ) and step written by the trainer to
+    #: ``samples.jsonl`` and logged as an MLflow table (0 = none)
+    samples_per_kind: int = 2
 
 
 @dataclass
@@ -291,6 +294,9 @@ class PipelineConfig:
     retry_delay_s: float = 30.0
     #: how often the training stage polls metrics.jsonl to stream step metrics to MLflow
     poll_interval_s: float = 2.0
+    #: run the preflight checks (GPUs, vLLM, servers, hub, paths; ``zppo doctor``) as the
+    #: flow's first task and stop with one line when one fails
+    preflight: bool = True
 
 
 @dataclass

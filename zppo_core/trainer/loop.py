@@ -87,6 +87,8 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     seed = step_seed(cfg, step, dist.rank)
     parts.model.eval()  # dropout off for sampling and the old-logprob pass alike
     sr = collect(parts.io, cfg, new_qs, replay_qs, step=step, local_cap=local_cap, seed=seed)
+    if dist.is_main and cfg.tracking.samples_per_kind:
+        _write_samples(parts, step, sr.rollouts)
     outcomes = dist.gather(sr.outcomes)
     buf_res = st.buffer.refresh(outcomes) if cfg.zppo.use_replay else {"admitted": 0, "graduated": 0, "evicted": []}
     for g in parts.optimizer.param_groups:
@@ -105,6 +107,17 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
         buffer=st.buffer, train_m=train_m, lr=lr_at(step, cfg), update_time=update_time,
         step_time=time.perf_counter() - t0, dist=dist,
     )
+
+
+def _write_samples(parts: Parts, step: int, rollouts: list[Any]) -> None:
+    """A few rollouts per kind to ``samples.jsonl`` (:mod:`zppo_core.trainer.samples`)."""
+    from zppo_core.models.processor import tokenizer_of
+    from zppo_core.trainer.samples import append_samples, sample_rows
+
+    tok = tokenizer_of(parts.processor)
+    rows = sample_rows(rollouts, lambda ids: tok.decode(ids, skip_special_tokens=False), step,
+                       parts.cfg.tracking.samples_per_kind)
+    append_samples(parts.output_dir, rows)
 
 
 def _sync_student(parts: Parts) -> None:
