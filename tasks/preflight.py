@@ -26,8 +26,11 @@ def preflight(cfg: dict[str, Any], students: list[str], methods: list[str], outp
     log = stage_logger()
     rep = run_checks(config_from_dict(cfg), "pipeline", students=students, methods=methods, output_dir=output_dir,
                      config_root=REPO_ROOT)
-    for line in rep.lines():
-        (log.info if line.startswith("ok") else log.error)("preflight %s", line)
+    if rep.ok:
+        log.info("preflight: all %d checks passed (%s)", len(rep.checks), ", ".join(c.name for c in rep.checks))
+    for c in rep.checks:
+        if not c.ok:
+            log.error("preflight FAIL %s: %s", c.name, c.detail)
     return rep.to_dict()
 
 

@@ -26,9 +26,10 @@ QUIET_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
     "PYTHONWARNINGS": "ignore::UserWarning,ignore::FutureWarning,ignore::DeprecationWarning",
     "VLLM_LOGGING_LEVEL": "WARNING",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
 }
 #: loggers of libraries that print per-step chatter at INFO
-_NOISY_LOGGERS = ("transformers", "datasets", "huggingface_hub", "accelerate", "httpx", "vllm", "torch.distributed")
+_NOISY_LOGGERS = ("alembic", "mlflow", "transformers", "datasets", "huggingface_hub", "accelerate", "httpx", "vllm", "torch.distributed")
 
 
 def is_verbose() -> bool:
