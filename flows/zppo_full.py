@@ -129,6 +129,9 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
     (registry names, families, ``all``, ``offline``), ``seeds``; ``output_dir``; ``overrides``
     (dotted config keys). Unset sweep parameters come from the config's ``tracking`` section.
     """
+    from zppo_core.console import configure
+
+    configure()  # quiet third-party output unless ZPPO_VERBOSE=1 (also in deployments' workers)
     log = get_run_logger()
     try:
         cfg, sweep = _resolve(config, profile, students, teacher, methods, benchmarks, seeds, output_dir, overrides)
