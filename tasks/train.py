@@ -125,6 +125,8 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
         tracker.log_step_rows(run_id, rows)
         step = max((int(r["step"]) for r in rows), default=0)
         if step > state["seen"]:
+            if state["seen"] == resumed_from:  # first step of this launch: pace from its step time
+                line.restart_pace(step - 1, float(rows[-1].get("perf/step_time_s", 0.0)))
             state["seen"] = step
             line.update(step, total)
         if fault is not None and step >= fault and list_checkpoints(out):

@@ -93,6 +93,12 @@ class ProgressLine:
         self.t0 = clock()
         self._last_bucket = -1
 
+    def restart_pace(self, done_before: int, seconds_spent: float) -> None:
+        """Measure the pace from here: ``done_before`` units are not counted, and ``seconds_spent``
+        of the clock already went into the current unit (e.g. a first training step's time, so the
+        model build before it does not inflate the ETA)."""
+        self.start, self.t0 = done_before, self.clock() - seconds_spent
+
     def update(self, done: int, total: int | None) -> None:
         bucket = int(done / total / self.every) if total and self.every > 0 else done
         if bucket == self._last_bucket and not (total and done >= total):

@@ -81,3 +81,11 @@ def test_sample_rows_take_the_first_of_each_kind():
     assert rows[0] == {"step": 3, "kind": "plain", "question_id": "a", "reward": 1.0, "finish_reason": "stop",
                        "prompt": "1|2", "response": "3"}
     assert collapse_runs("a<|image_pad|><|image_pad|><|image_pad|><|image_pad|>b<|x|>") == "a<|image_pad|>×4b<|x|>"
+
+
+def test_restart_pace_leaves_the_model_build_out_of_the_eta():
+    out, t = [], [100.0]  # 100 s of model building before the first step
+    line = ProgressLine("train", "steps", out.append, every=0.0, clock=lambda: t[0])
+    line.restart_pace(0, 10.0)  # step 1 took 10 s
+    line.update(1, 4)
+    assert out == ["train: 1/4 steps (25%) · 0:10 elapsed · ETA 0:30"]

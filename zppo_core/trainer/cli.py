@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 
 
 
@@ -58,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
     def show(step: int, m: dict) -> None:
         if first[0]:  # the pace counts training steps, not the model build before them
-            line.t0, line.start, first[0] = time.monotonic() - m["perf/step_time_s"], step - 1, False
+            line.restart_pace(step - 1, m["perf/step_time_s"])
+            first[0] = False
         line.update(step, end)
         print(f"  reward/plain_mean={m['reward/plain_mean']:.3f} train/loss={m['train/loss']:.4f} "
               f"bcq={m['zppo/bcq_count']:.0f} ncq={m['zppo/ncq_count']:.0f} buffer={m['buffer/size']:.0f} "
