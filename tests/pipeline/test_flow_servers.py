@@ -5,9 +5,11 @@ comparison page in headless Chromium."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -108,21 +110,18 @@ def test_mlflow_parent_nested_runs_metrics_and_artifacts(pipeline_run, mlflow_se
     assert "config/resolved_config.yaml" in {a.path for a in c.list_artifacts(parent.info.run_id, "config")}
 
 
-@pytest.mark.browser
-def test_mlflow_compare_page_renders_in_chromium(pipeline_run, mlflow_server):
+def _chromium() -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         subprocess.run(["bash", str(REPO / "tests" / "pipeline" / "install_chromium.sh")], check=False)
         chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium not installed and `apt-get install chromium` was not possible here")
-    c = _client(mlflow_server)
-    exp = c.get_experiment_by_name("zppo-test")
-    trains = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("stage") == "train"]
-    ids = json.dumps([r.info.run_id for r in trains]).replace(" ", "")
-    url = f"{mlflow_server}/#/compare-runs?runs={ids}&experiments=[\"{exp.experiment_id}\"]"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "mlflow_compare_runs.png"
+    return chromium
+
+
+def _render(chromium: str, url: str, shot) -> str:
+    """The page's DOM as visible text (tags and styles stripped), and a screenshot in ``shot``."""
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--no-first-run", "--window-size=1400,900",
              "--virtual-time-budget=30000"]
@@ -133,5 +132,30 @@ def test_mlflow_compare_page_renders_in_chromium(pipeline_run, mlflow_server):
         subprocess.run([chromium, *flags, f"--user-data-dir={prof}", f"--screenshot={shot}", url],
                        capture_output=True, text=True, timeout=180)
     assert shot.exists() and shot.stat().st_size > 10_000
-    for r in trains:  # the compare page lists every compared run by name
-        assert r.info.run_name in dom, f"run {r.info.run_name!r} not on the compare page"
+    text = re.sub(r"<style.*?</style>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+
+
+@pytest.mark.browser
+def test_mlflow_compare_page_shows_methods_and_both_reward_curves(pipeline_run, mlflow_server):
+    chromium = _chromium()
+    c = _client(mlflow_server)
+    exp = c.get_experiment_by_name("zppo-test")
+    trains = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("stage") == "train"]
+    assert sorted(r.data.params["method"] for r in trains) == sorted(METHODS)
+    ids = json.dumps([r.info.run_id for r in trains]).replace(" ", "")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # the compare URL the pipeline printed (training + base runs) opens the comparison page
+    printed = re.search(r"Compare runs in MLflow: (\S+)", pipeline_run["stdout"]).group(1)
+    text = _render(chromium, printed, ARTIFACTS / "mlflow_compare_runs.png")
+    for r in trains:  # every compared run by name, with its method in the `method` param row
+        assert r.info.run_name in text, f"run {r.info.run_name!r} not on the compare page"
+    rows = [set(m.group(1).split()) for m in re.finditer(r" method ((?:\S+ ){2,3})", text)]
+    assert any({"grpo", "zppo"} <= r for r in rows), text[:2000]
+    # both methods' reward curves on one metric chart (legend: "<run name> (reward/plain_mean)")
+    key = quote(json.dumps("reward/plain_mean"))
+    url = (f"{mlflow_server}/#/metric?runs={ids}&metric={key}&experiments=[\"{exp.experiment_id}\"]"
+           f"&plot_metric_keys={quote(json.dumps(['reward/plain_mean']))}&x_axis=step")
+    text = _render(chromium, url, ARTIFACTS / "mlflow_reward_curves.png")
+    for r in trains:
+        assert f"{r.info.run_name} (reward/plain_mean)" in text, f"no reward curve of {r.info.run_name!r}"
