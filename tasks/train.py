@@ -43,7 +43,7 @@ FAULT_ENV = "ZPPO_FAULT_TRAIN_AFTER_STEP"
 RUN_ID_ENV = "ZPPO_TRACKING_RUN_ID"
 CODE = ("zppo_core", "tasks/train.py", "tasks/launch.py")
 #: the config sections that determine a training run's output
-TRAIN_SECTIONS = ("model", "rollout", "zppo", "algo", "optim", "schedule", "data")
+TRAIN_SECTIONS = ("model", "rollout", "zppo", "algo", "optim", "schedule", "parallel", "data")
 
 
 def train_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -144,6 +144,9 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
             raise err(f"trainer exited with code {rc} (log: {out / 'train.log'}):\n{tail}")
         result = _collect(out, run_id, resumed_from, _last_json_line(proc.tail))
         log_run_artifacts(tracker, run_id, out, stage_tag(lab))
+        if result.get("parallel"):  # the layout the trainer used (the config may say "auto")
+            par = result["parallel"]
+            tracker.log_params(run_id, {"parallel.layout": par["strategy"], "parallel.world_size": par["world_size"]})
         ok = True
         return result
     finally:
@@ -185,7 +188,7 @@ def _last_json_line(lines: Any) -> dict[str, Any]:
 
 def _collect(out: Path, run_id: str, resumed_from: int, printed: dict[str, Any]) -> dict[str, Any]:
     """The stage's return value: the trainer's printed result, completed from its files."""
-    from zppo_core.trainer.checkpoint import list_checkpoints
+    from zppo_core.trainer.checkpoint import list_checkpoints, read_state
 
     rows = read_jsonl(out / "metrics.jsonl")
     res: dict[str, Any] = dict(printed)
@@ -195,6 +198,8 @@ def _collect(out: Path, run_id: str, resumed_from: int, printed: dict[str, Any])
     res.setdefault("metrics_path", str(out / "metrics.jsonl"))
     res.setdefault("steps", max((int(r["step"]) for r in rows), default=0))
     res.setdefault("last_metrics", rows[-1] if rows else {})
+    if ckpts and "parallel" not in res:
+        res["parallel"] = read_state(ckpts[-1][1]).get("parallel")
     res["run_id"] = run_id
     res["resumed_from_step"] = resumed_from
     res["train_dir"] = str(out)

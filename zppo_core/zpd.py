@@ -150,6 +150,24 @@ def precap(groups: Sequence[PlainGroup], cap: int) -> list[PlainGroup]:
     return sorted(groups, key=lambda g: g.mean_accuracy)[:cap]
 
 
+def global_precap(entries: Sequence[tuple[int, str, float]], cap: int) -> list[str]:
+    """Pre-cap over the hard questions of ALL ranks: ``entries`` are ``(order, question_id,
+    mean_accuracy)`` gathered from every rank (``order``: the question's position in the step's
+    global order, new questions before replayed ones). Returns the ``cap`` lowest-accuracy ids,
+    ascending, ties by ``order`` -- the same list on every rank, and on one process exactly
+    :func:`precap`."""
+    if cap < 0:
+        raise ValueError(f"cap must be >= 0, got {cap}")
+    return [qid for _, qid, _ in sorted(entries, key=lambda e: (e[2], e[0]))[:cap]]
+
+
+def global_postcap(entries: Sequence[tuple[int, int, str, str]], cap: int) -> set[tuple[str, str]]:
+    """Post-cap over the plans of ALL ranks: ``entries`` are ``(precap_position, kind_position,
+    question_id, kind)`` (kind_position 0 for BCQ, 1 for NCQ). Keeps the first ``cap`` in that
+    order -- the truncation of :func:`plan_reformulations`, made once for all ranks."""
+    return {(qid, kind) for _, _, qid, kind in sorted(entries)[: max(cap, 0)]}
+
+
 def teacher_targets(groups: Sequence[PlainGroup], tau: float, cap: int, precap_only: bool = True) -> list[PlainGroup]:
     """Questions to draw teacher rollouts on: the pre-capped set (default) or all hard ones.
 
@@ -337,6 +355,8 @@ __all__ = [
     "compression_inputs",
     "hard_questions",
     "plan_reformulations",
+    "global_postcap",
+    "global_precap",
     "precap",
     "reformulation_stats",
     "teacher_targets",

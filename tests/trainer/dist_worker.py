@@ -33,7 +33,7 @@ def main(config: str, out: str, data: str) -> None:
                         "first": params[:16].tolist(), "local_rollouts_differ": m["rollout/sequences"]}))
         return m
 
-    setup.train_step = recording_step
+    loop.train_step = recording_step
     setup.train(cfg, out, max_steps=1)
 
 

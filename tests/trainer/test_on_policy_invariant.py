@@ -21,7 +21,7 @@ def test_loss_mask_covers_only_sampled_student_tokens(tmp_path, micro_config):
     cfg = micro_config(tmp_path, **{"zppo.method": "zppo", "zppo.rho_aug": 1.0, "rollout.student.max_new_tokens": 12})
     parts = build_parts(cfg, tmp_path / "run", resolve(cfg.model.student))
     tok = tokenizer_of(parts.processor)
-    sr = collect(parts.io, cfg, parts.questions[:4], [], step=1, local_cap=4, seed=5)
+    sr = collect(parts.io, cfg, parts.questions[:4], [], step=1, cap=4, seed=5)
     kinds = {r.kind for r in sr.rollouts}
     assert {"plain", "bcq", "ncq"} <= kinds, kinds
 

@@ -6,6 +6,7 @@ import torch
 
 from zppo_core.config import AlgoConfig
 from zppo_core.trainer.batch import Rollout, collate, token_logprobs
+from zppo_core.trainer.state import UpdateContext
 from zppo_core.trainer.update import (
     accumulate_gradients,
     compute_old_logprobs,
@@ -28,6 +29,11 @@ def _rollouts() -> list[Rollout]:
     return out
 
 
+def _ctx(model, dist, micro_batch, optimizer=None, algo=None) -> UpdateContext:
+    return UpdateContext(model=model, optimizer=optimizer, algo=algo or AlgoConfig(), micro_batch=micro_batch,
+                         grad_clip=1.0, temperature=1.0, pad_id=PAD, vision_ids=set(), dist=dist)
+
+
 def _grads(model) -> list[torch.Tensor]:
     return [p.grad.detach().clone() for p in model.parameters()]
 
@@ -44,32 +50,29 @@ def test_minibatch_plan_keeps_groups_whole_and_uses_each_rollout_once():
 
 def test_token_level_loss_with_accumulation_equals_whole_minibatch(tiny_lm, dist):
     rs = _rollouts()
-    algo = AlgoConfig()
-    old = compute_old_logprobs(tiny_lm, rs, 12, PAD, set(), 1.0)
+    old = compute_old_logprobs(_ctx(tiny_lm, dist, 12), rs)
     # perturb the old log-probs so the ratio is not 1 and clipping is exercised
     old = [t + 0.3 * torch.sin(torch.arange(t.numel(), dtype=torch.float32) + k) for k, t in enumerate(old)]
     adv = torch.linspace(-1.5, 1.5, len(rs))
-    kw = dict(algo=algo, temperature=1.0, pad_id=PAD, vision_ids=set(), dist=dist, filler=rs[0])
     tiny_lm.zero_grad()
-    whole = accumulate_gradients(tiny_lm, rs, old, adv, micro_batch=len(rs), **kw)
+    whole = accumulate_gradients(_ctx(tiny_lm, dist, len(rs)), rs, old, adv, filler=rs[0])
     g_whole = _grads(tiny_lm)
     tiny_lm.zero_grad()
-    acc = accumulate_gradients(tiny_lm, rs, old, adv, micro_batch=5, **kw)
+    acc = accumulate_gradients(_ctx(tiny_lm, dist, 5), rs, old, adv, filler=rs[0])
     g_acc = _grads(tiny_lm)
-    assert whole["tok"] == acc["tok"] == sum(len(r.response_ids) for r in rs)
-    assert abs(whole["loss"] - acc["loss"]) < 1e-6
+    assert whole.tokens == acc.tokens == sum(len(r.response_ids) for r in rs)
+    assert abs(whole.loss - acc.loss) < 1e-6
     for a, b in zip(g_whole, g_acc):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
 
 
 def test_old_logprobs_are_those_of_the_current_model_so_first_ratio_is_one(tiny_lm, dist):
     rs = _rollouts()
-    old = compute_old_logprobs(tiny_lm, rs, 5, PAD, set(), 1.0)
+    old = compute_old_logprobs(_ctx(tiny_lm, dist, 5), rs)
     batch = collate(rs[:1], PAD)
     lp = token_logprobs(tiny_lm, batch)[0, batch.prompt_lens[0] - 1 : batch.prompt_lens[0] - 1 + batch.response_lens[0]]
     torch.testing.assert_close(lp.detach(), old[0])
     opt = torch.optim.AdamW(tiny_lm.parameters(), lr=1e-2)
-    m = run_updates(tiny_lm, opt, rs, algo=AlgoConfig(iterations=1), micro_batch=4, grad_clip=1.0,
-                    temperature=1.0, pad_id=PAD, vision_ids=set(), dist=dist, seed=0)
+    m = run_updates(_ctx(tiny_lm, dist, 4, optimizer=opt, algo=AlgoConfig(iterations=1)), rs, seed=0)
     assert m["train/approx_kl"] < 1e-10 and m["train/clip_frac"] == 0.0
     assert m["train/updates"] == 1.0 and m["train/response_tokens"] == sum(len(r.response_ids) for r in rs)

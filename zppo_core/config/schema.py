@@ -67,13 +67,12 @@ class ModelConfig:
     #: base URL of the OpenAI-compatible server for teacher / judge (a `vllm serve` endpoint)
     teacher_url: str = "http://127.0.0.1:8000/v1"
     judge_url: str = "http://127.0.0.1:8000/v1"
+    #: compute dtype of the student's forward (FSDP2 mixed-precision param dtype / autocast);
+    #: master weights and optimizer state are always float32
     dtype: str = "bfloat16"
     trust_remote_code: bool = False
     min_pixels: int = 256 * 32 * 32
     max_pixels: int = 1280 * 32 * 32
-    #: Revision pins for hub models ("" = default branch).
-    student_revision: str = ""
-    teacher_revision: str = ""
 
 
 @dataclass
@@ -84,7 +83,9 @@ class RolloutConfig:
     teacher_group_size: int = 4  # G_T
     student: SamplingConfig = field(default_factory=SamplingConfig)
     teacher: SamplingConfig = field(default_factory=SamplingConfig)
-    max_prompt_tokens: int = 4_096  # plain prompts only
+    #: longest plain prompt (chat template + image tokens) the trainer accepts; a longer one is an
+    #: error naming the question (curation already drops them)
+    max_prompt_tokens: int = 4_096
     #: tensor-parallel degree of student / teacher engines
     student_tp: int = 1
     teacher_tp: int = 1
@@ -154,6 +155,22 @@ class OptimConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     warmup_ratio: float = 0.0
+
+
+@dataclass
+class ParallelConfig:
+    """How the student is sharded across training processes and how memory is traded for compute."""
+
+    #: auto | fsdp2 | ddp | single. auto: fsdp2 when launched with an FSDP accelerate config
+    #: (``distributed_type: FSDP``), ddp for other multi-process launches, single for one process
+    strategy: str = "auto"
+    #: FSDP2: free the gathered parameters after each forward (full shard) or keep them (ZeRO-2)
+    reshard_after_forward: bool = True
+    #: recompute each decoder layer's activations in the backward instead of storing them
+    activation_checkpointing: bool = False
+    #: token log-probs in chunks of this many positions (no full-vocabulary fp32 logits of the
+    #: whole micro-batch); 0 = one pass over all positions
+    logprob_chunk: int = 0
 
 
 @dataclass
@@ -311,6 +328,7 @@ class Config:
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     curation: CurationConfig = field(default_factory=CurationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -357,6 +375,17 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"algo.adv_scope: {cfg.algo.adv_scope!r} not in step|minibatch")
     if cfg.algo.loss_agg not in ("token", "sequence"):
         raise ConfigError(f"algo.loss_agg: {cfg.algo.loss_agg!r} not in token|sequence")
+    if cfg.algo.kl_coef != 0.0:
+        raise ConfigError(
+            f"algo.kl_coef: {cfg.algo.kl_coef} is not supported (the trainer keeps no reference model; "
+            "the paper trains without a KL term): set algo.kl_coef: 0.0"
+        )
+    if cfg.parallel.strategy not in ("auto", "fsdp2", "ddp", "single"):
+        raise ConfigError(f"parallel.strategy: {cfg.parallel.strategy!r} not in auto|fsdp2|ddp|single")
+    if cfg.parallel.logprob_chunk < 0:
+        raise ConfigError("parallel.logprob_chunk must be >= 0 (0 = no chunking)")
+    if cfg.model.dtype not in ("bfloat16", "float16", "float32"):
+        raise ConfigError(f"model.dtype: {cfg.model.dtype!r} not in bfloat16|float16|float32")
     if cfg.algo.iterations < 1:
         raise ConfigError("algo.iterations must be >= 1")
     if cfg.zppo.ncq_order not in ("rollout", "shuffle"):

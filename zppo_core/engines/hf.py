@@ -15,6 +15,7 @@ sampling policy; with ``top_p=1, top_k=-1`` that is ``log_softmax(logits / T)``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -31,6 +32,8 @@ _NEUTRAL_FLAGS = {
             "repetition_penalty": 1.0},
     True: {"do_sample": False, "repetition_penalty": 1.0},
 }
+#: the prompt of a rank's padding call under set_collective_sync (output discarded)
+_FILLER_REQUEST = GenerationRequest(messages=[{"role": "user", "content": "."}])
 VISION_SPECIAL_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 
 
@@ -80,6 +83,8 @@ class HFBackend:
         #: when it recomputes log-probs if it wants them to match ``Sample.logprobs`` exactly.
         self.suppress_ids = self._vision_ids() if suppress_vision_tokens is None else (
             self._vision_ids() if suppress_vision_tokens else [])
+        #: set by a sharded trainer: max over ranks of an int (a collective); see set_collective_sync
+        self._max_over_ranks: Callable[[int], int] | None = None
 
     def _vision_ids(self) -> list[int]:
         """Vision special token ids, when the model takes images (None -> VLM only)."""
@@ -103,6 +108,17 @@ class HFBackend:
         """Prompt ids + image tensors of ``request`` (same settings as sampling)."""
         return render_prompt(self.processor, request, min_pixels=self.min_pixels,
                              max_pixels=self.max_pixels, chat_template_kwargs=self.chat_template_kwargs)
+
+    def set_collective_sync(self, max_over_ranks: Callable[[int], int] | None) -> None:
+        """Generate from a module whose forward is a collective (FSDP2): every rank then makes
+        the same number of ``model.generate`` calls (padding with a discarded one-prompt call)
+        and each call decodes until every rank is done (``synced_gpus``)."""
+        self._max_over_ranks = max_over_ranks
+
+    @property
+    def is_collective(self) -> bool:
+        """True when every rank must call :meth:`generate` (even with no requests)."""
+        return self._max_over_ranks is not None
 
     def set_model(self, model: torch.nn.Module) -> None:
         """Sample from ``model`` from now on (e.g. the trainer's unwrapped live module)."""
@@ -129,9 +145,13 @@ class HFBackend:
                                    enabled=params.seed is not None):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
-            for start in range(0, len(rows), self.batch_size):
-                chunk = rows[start: start + self.batch_size]
-                for (i, rp), sample in zip(chunk, self._generate_batch([rp for _, rp in chunk], params)):
+            batches = [rows[s: s + self.batch_size] for s in range(0, len(rows), self.batch_size)]
+            n_calls = self._max_over_ranks(len(batches)) if self._max_over_ranks else len(batches)
+            for j in range(n_calls):
+                if j >= len(batches):  # this rank is out of prompts: a discarded call keeps ranks in step
+                    self._generate_batch([self.render(_FILLER_REQUEST)], params)
+                    continue
+                for (i, rp), sample in zip(batches[j], self._generate_batch([rp for _, rp in batches[j]], params)):
                     out[i].append(sample)
         return out
 
@@ -153,6 +173,7 @@ class HFBackend:
                 # ignore_eos: HF masks EOS for the whole budget (vLLM samples past it instead)
                 min_new_tokens=params.max_new_tokens if params.ignore_eos else None,
                 logits_processor=procs, stopping_criteria=[tracker], use_cache=True,
+                synced_gpus=self._max_over_ranks is not None,
             )
         finally:
             self.model.train(was_training)

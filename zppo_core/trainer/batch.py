@@ -18,6 +18,7 @@ a vision placeholder would be taken for an image slot by a Qwen-VL forward and c
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,26 +133,81 @@ def collate(rollouts: list[Rollout], pad_id: int, vision_ids: set[int] | frozens
     )
 
 
-def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0) -> torch.Tensor:
+def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: int = 0) -> torch.Tensor:
     """Log-probs [B, L-1] (float32) of ``input_ids[:, 1:]`` under ``model``.
 
     Logits are divided by the sampling ``temperature`` so the values are those of the
     behaviour policy that sampled the response. Gradients flow when called with grad enabled.
+
+    ``chunk > 0``: selective log-softmax -- the output head is swapped for one that, inside the
+    model's own forward (so FSDP2 has the head's weight gathered), computes fp32 logits of
+    ``chunk`` positions at a time, keeps only the sampled token's log-prob, and recomputes the
+    chunk in the backward (activation checkpoint) instead of storing its logits. Peak logits
+    memory is ``B * chunk * vocab`` instead of ``B * L * vocab``; the values are the same.
     """
     device = next(model.parameters()).device
     kwargs = {k: v.to(device) for k, v in batch.mm.items()}
-    out = model(
-        input_ids=batch.input_ids.to(device),
-        attention_mask=batch.attention_mask.to(device),
-        use_cache=False,
-        **kwargs,
-    )
+    targets = batch.input_ids[:, 1:].to(device)
+    with _selective_head(model, targets, temperature, chunk) as selective:
+        out = model(
+            input_ids=batch.input_ids.to(device),
+            attention_mask=batch.attention_mask.to(device),
+            use_cache=False,
+            **kwargs,
+        )
+    if selective:
+        return out.logits
     logits = out.logits[:, :-1].float()
     if temperature != 1.0:
         logits = logits / temperature
-    targets = batch.input_ids[:, 1:].to(device)
     picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)
+
+
+def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    logits = head(hidden).float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+class SelectiveLogprobHead(torch.nn.Module):
+    """Stands in for the LM head during one forward: hidden [B, L, H] -> log-probs [B, L-1]."""
+
+    def __init__(self, head: torch.nn.Module, targets: torch.Tensor, temperature: float, chunk: int) -> None:
+        super().__init__()
+        self.head, self.targets, self.temperature, self.chunk = head, targets, temperature, chunk
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        from torch.utils.checkpoint import checkpoint
+
+        h = hidden[:, :-1]
+        out = []
+        for s in range(0, h.shape[1], self.chunk):
+            args = (self.head, h[:, s : s + self.chunk], self.targets[:, s : s + self.chunk], self.temperature)
+            if torch.is_grad_enabled():
+                out.append(checkpoint(_chunk_logprobs, *args, use_reentrant=False))
+            else:
+                out.append(_chunk_logprobs(*args))
+        return torch.cat(out, dim=1)
+
+
+@contextlib.contextmanager
+def _selective_head(model: Any, targets: torch.Tensor, temperature: float, chunk: int):
+    """Swap ``lm_head`` for a :class:`SelectiveLogprobHead` for one forward (``chunk > 0``)."""
+    inner = getattr(model, "module", model)  # DDP wraps; FSDP2 does not
+    head = getattr(inner, "lm_head", None)
+    if chunk <= 0:
+        yield False
+        return
+    if head is None:
+        raise ValueError(f"parallel.logprob_chunk: {type(inner).__name__} has no lm_head to replace")
+    inner.lm_head = SelectiveLogprobHead(head, targets, temperature, chunk)
+    try:
+        yield True
+    finally:
+        inner.lm_head = head
 
 
 def split_rows(full: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
@@ -167,4 +223,4 @@ def place_rows(rows: list[torch.Tensor], batch: Batch, fill: float = 0.0) -> tor
     return full
 
 
-__all__ = ["VISION_TOKENS", "Batch", "Rollout", "collate", "place_rows", "split_rows", "token_logprobs", "vision_token_ids"]
+__all__ = ["VISION_TOKENS", "Batch", "SelectiveLogprobHead", "Rollout", "collate", "place_rows", "split_rows", "token_logprobs", "vision_token_ids"]

@@ -33,14 +33,19 @@ def torch_dtype(name: str) -> torch.dtype:
 
 
 def load_student(model_dir: str, cfg: Any) -> tuple[Any, Any]:
-    """(model, processor-or-tokenizer) from an HF folder (safetensors only)."""
+    """(model, processor-or-tokenizer) from an HF folder (safetensors only).
+
+    The trained weights are loaded in float32 whatever ``model.dtype`` says: they are the master
+    weights the optimizer steps (AdamW at lr 1e-6 on bf16 weights loses most updates to
+    rounding). ``model.dtype`` is the compute dtype (FSDP2 mixed precision / autocast).
+    """
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     from zppo_core.models.processor import is_vlm_dir, load_processor
 
     cls = AutoModelForImageTextToText if is_vlm_dir(model_dir) else AutoModelForCausalLM
     model = cls.from_pretrained(
-        model_dir, dtype=torch_dtype(cfg.model.dtype), use_safetensors=True,
+        model_dir, dtype=torch.float32, use_safetensors=True,
         trust_remote_code=cfg.model.trust_remote_code,
     )
     model.config.use_cache = False
@@ -49,8 +54,15 @@ def load_student(model_dir: str, cfg: Any) -> tuple[Any, Any]:
 
 
 def build_optimizer(model: Any, optim: Any) -> torch.optim.Optimizer:
-    """AdamW with the paper's settings (Tab. 8); fp32/bf16 state follows the parameters."""
+    """AdamW with the paper's settings (Tab. 8) over float32 parameters (float32 state).
+
+    Refuses parameters of another dtype: silent pure-bf16 training would drop most updates.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    low = sorted({str(p.dtype) for p in params if p.dtype != torch.float32})
+    if low:
+        raise ValueError(f"optimizer: trainable parameters in {low}; master weights must be float32 "
+                         "(model.dtype sets only the compute dtype)")
     return torch.optim.AdamW(params, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps,
                              weight_decay=optim.weight_decay)
 

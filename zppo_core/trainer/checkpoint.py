@@ -12,7 +12,9 @@ Layout of ``<output_dir>/checkpoints/step_000010/``::
 A checkpoint is written into ``checkpoints/.tmp-step_000010-<pid>/`` and renamed into place
 with ``os.replace`` only when complete, so a run killed mid-save leaves no ``step_*`` folder
 behind; :func:`find_latest` only considers ``step_*`` folders holding ``trainer_state.json``.
-Only rank 0 calls the writers here.
+Only rank 0 calls the file writers here; the trainer-level functions at the end
+(:func:`save`, :func:`restore`, :func:`sync_student`) are called by EVERY rank, because the
+full state dicts they gather are collectives under DDP/FSDP.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+if TYPE_CHECKING:
+    from zppo_core.trainer.state import Parts, TrainerState
 
 STATE_FILE = "trainer_state.json"
 MODEL_DIR = "model"
@@ -198,18 +203,141 @@ def prune(output_dir: str | Path, keep: int) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# trainer-level save / restore / weight sync (every rank calls these)
+# ---------------------------------------------------------------------------------------------
+def gather_model_state(parts: Parts) -> dict[str, torch.Tensor]:
+    """The full (unsharded) model state dict. A collective: EVERY rank calls it, the same number
+    of times; under FSDP2 only rank 0 receives the tensors."""
+    if parts.dist.is_fsdp:
+        from zppo_core.trainer.parallel import full_model_state_dict
+
+        return full_model_state_dict(parts.model)
+    return parts.dist.acc.get_state_dict(parts.model)
+
+
+def write_model(parts: Parts, out: Path, state_dict: dict[str, torch.Tensor]) -> None:
+    """HF folder (safetensors + processor) at ``out`` from a gathered state dict (rank 0)."""
+    from zppo_core.models.processor import save_processor
+
+    unwrapped = parts.dist.acc.unwrap_model(parts.model)
+    unwrapped.save_pretrained(str(out), safe_serialization=True, state_dict=state_dict)
+    _fix_architectures(out, unwrapped)
+    save_processor(parts.processor, out)
+
+
+def _fix_architectures(out: Path, model: Any) -> None:
+    """``save_pretrained`` records the class name; an FSDP2 module's class is ``FSDP<Name>``."""
+    path = out / "config.json"
+    cfg = json.loads(path.read_text())
+    archs = cfg.get("architectures") or []
+    fixed = [a[4:] if a.startswith("FSDP") and a[4:] in {c.__name__ for c in type(model).__mro__} else a
+             for a in archs]
+    if fixed != archs:
+        cfg["architectures"] = fixed
+        path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def sync_student(parts: Parts) -> None:
+    """Push new weights into a student engine that does not wrap the live model (vLLM).
+
+    Every rank gathers the state dict (a collective under FSDP2); rank 0 writes it."""
+    backend = parts.io.student
+    if parts.cfg.model.student_backend == "transformers" or not hasattr(backend, "update_weights"):
+        return
+    sync_dir = parts.output_dir / ".weight_sync"
+    sd = gather_model_state(parts)
+    if parts.dist.is_main:
+        write_model(parts, sync_dir, sd)
+    parts.dist.barrier()
+    backend.update_weights(str(sync_dir))
+
+
+def _state_json(parts: Parts, st: TrainerState) -> dict[str, Any]:
+    rngs = parts.dist.gather([get_rng_state()])
+    return {
+        "run_id": st.run_id,
+        "config_hash": parts.cfg.hash(),
+        "method": parts.cfg.zppo.method,
+        "world_size": parts.dist.world,
+        "parallel": {"strategy": parts.dist.strategy, "world_size": parts.dist.world},
+        "cursor": st.cursor.state_dict(),
+        "buffer": st.buffer.state_dict(),
+        "rng": rngs,
+    }
+
+
+def _sd_options(full: bool):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=full, cpu_offload=full)
+
+
+def full_optimizer_state(parts: Parts) -> dict[str, Any]:
+    """Unsharded optimizer state keyed by parameter name (same under 1 process, DDP, FSDP)."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    return get_optimizer_state_dict(parts.model, parts.optimizer, options=_sd_options(True))
+
+
+def load_optimizer_state(parts: Parts, state: dict[str, Any]) -> None:
+    """Inverse of :func:`full_optimizer_state` (every rank passes the full dict)."""
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+
+    set_optimizer_state_dict(parts.model, parts.optimizer, state, options=_sd_options(parts.dist.is_fsdp))
+
+
+def save(parts: Parts, st: TrainerState) -> Path | None:
+    """Checkpoint the current step (every rank participates; rank 0 writes)."""
+    state = _state_json(parts, st)  # collective: all ranks
+    opt_state = full_optimizer_state(parts)  # collective under FSDP
+    model_state = gather_model_state(parts)  # collective under FSDP
+    path = None
+    if parts.dist.is_main:
+        path = save_checkpoint(
+            parts.output_dir, st.step, save_model=lambda d: write_model(parts, d, model_state),
+            optimizer_state=opt_state,
+            trainer_state=state, keep=parts.cfg.schedule.keep_checkpoints,
+        )
+    parts.dist.barrier()
+    return path
+
+
+def restore(parts: Parts, st: TrainerState, ckpt: Path) -> None:
+    """Load optimizer, cursor, buffer, this rank's RNG and the step from ``ckpt`` (every rank)."""
+    state = read_state(ckpt)
+    if state.get("world_size") != parts.dist.world:
+        raise RuntimeError(
+            f"checkpoint {ckpt} was written by {state.get('world_size')} processes, this run has "
+            f"{parts.dist.world}; resume with the same number of processes"
+        )
+    load_optimizer_state(parts, optimizer_from_files(ckpt))
+    st.cursor.load_state_dict(state["cursor"])
+    st.buffer.load_state_dict(state["buffer"])
+    set_rng_state(state["rng"][parts.dist.rank])
+    st.step = int(state["step"])
+    st.run_id = st.run_id or state.get("run_id")
+
+
 __all__ = [
     "MODEL_DIR",
     "STATE_FILE",
     "checkpoint_root",
     "find_latest",
+    "full_optimizer_state",
     "get_rng_state",
     "latest_run_id",
     "list_checkpoints",
+    "load_optimizer_state",
     "optimizer_from_files",
     "optimizer_to_files",
     "prune",
     "read_state",
+    "restore",
+    "save",
+    "gather_model_state",
     "save_checkpoint",
+    "write_model",
     "set_rng_state",
+    "sync_student",
 ]

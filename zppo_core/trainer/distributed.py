@@ -1,7 +1,9 @@
 """Thin wrapper around :class:`accelerate.Accelerator` for the collectives the trainer needs.
 
 The trainer runs unchanged in one process (plain ``python``/``zppo train``) and under
-``accelerate launch`` (DDP on CPU with gloo, DDP/FSDP on GPUs). Every rank rolls out its own
+``accelerate launch`` / ``torchrun`` with the student laid out as ``strategy`` (``single``,
+``ddp`` or ``fsdp2``: see :mod:`zppo_core.trainer.parallel`); the accelerator only provides the
+process group and object collectives. Every rank rolls out its own
 shard of the questions; small python objects (question outcomes, rewards) are exchanged with
 ``gather_object`` so that decisions that must be identical on every rank -- replay-buffer
 updates, advantage statistics, checkpoint contents -- are computed from the same data.
@@ -19,11 +21,12 @@ import torch
 class Dist:
     """Rank info and collectives; ``accelerator`` is an ``accelerate.Accelerator``."""
 
-    def __init__(self, accelerator: Any) -> None:
+    def __init__(self, accelerator: Any, strategy: str | None = None) -> None:
         self.acc = accelerator
         self.rank = int(accelerator.process_index)
         self.world = int(accelerator.num_processes)
         self.is_main = bool(accelerator.is_main_process)
+        self.strategy = strategy or ("single" if self.world == 1 else "ddp")
 
     @property
     def device(self) -> torch.device:
@@ -31,7 +34,7 @@ class Dist:
 
     @property
     def is_fsdp(self) -> bool:
-        return "FSDP" in str(self.acc.distributed_type)
+        return self.strategy == "fsdp2"
 
     def sum(self, values: list[float]) -> list[float]:
         """Element-wise sum of ``values`` over ranks (float64)."""
@@ -78,6 +81,10 @@ class Dist:
 
     def clip_grad_norm(self, model: Any, max_norm: float) -> float:
         """Clip the global gradient norm; returns the norm before clipping."""
+        if self.is_fsdp:
+            from zppo_core.trainer.parallel import clip_grad_norm
+
+            return clip_grad_norm(list(model.parameters()), max_norm)
         norm = self.acc.clip_grad_norm_(model.parameters(), max_norm)
         return float(norm)
 

@@ -1,46 +1,71 @@
 """Assemble one step's metrics dict (keys documented in :mod:`zppo_core.metrics`).
 
-Counts are summed over ranks; rewards are exact means over all ranks' rollouts.
+Counts are summed over ranks; rewards are exact means over all ranks' rollouts. Per-rank
+counters travel as dataclasses (:class:`RolloutTotals`, :class:`~zppo_core.trainer.rollout.StageCounts`)
+summed field by field in one collective, and are read back by name.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from zppo_core.trainer.distributed import Dist
+from zppo_core.trainer.rollout import StageCounts
+
+T = TypeVar("T")
 
 
-def _reward_sums(rollouts) -> list[float]:
-    """[sum, n] for plain, new-plain, replay-plain, bcq, ncq, all."""
-    def agg(sel):
-        rs = [r.reward for r in rollouts if sel(r)]
-        return [float(sum(rs)), float(len(rs))]
+@dataclass
+class RolloutTotals:
+    """Reward sums / counts and token counts of one rank's gradient rollouts."""
 
-    out: list[float] = []
-    for sel in (
-        lambda r: r.kind == "plain",
-        lambda r: r.kind == "plain" and not r.is_replay,
-        lambda r: r.kind == "plain" and r.is_replay,
-        lambda r: r.kind == "bcq",
-        lambda r: r.kind == "ncq",
-        lambda r: True,
-    ):
-        out += agg(sel)
-    return out
+    plain_sum: float = 0.0
+    plain_n: float = 0.0
+    new_sum: float = 0.0  # plain rollouts of new (not replayed) questions
+    new_n: float = 0.0
+    replay_sum: float = 0.0  # plain rollouts of replayed questions
+    replay_n: float = 0.0
+    bcq_sum: float = 0.0
+    bcq_n: float = 0.0
+    ncq_sum: float = 0.0
+    ncq_n: float = 0.0
+    all_sum: float = 0.0
+    all_n: float = 0.0
+    groups: float = 0.0
+    trivial_groups: float = 0.0  # every reward of the group equal (zero advantage)
+    sequences: float = 0.0
+    response_tokens: float = 0.0
+    truncated: float = 0.0  # finish_reason == "length"
+    all_tokens: float = 0.0  # prompt + response tokens
+
+    @classmethod
+    def of(cls, rollouts) -> RolloutTotals:
+        t = cls()
+        for r in rollouts:
+            kinds = ["all", r.kind]
+            if r.kind == "plain":
+                kinds.append("replay" if r.is_replay else "new")
+            for k in kinds:
+                setattr(t, f"{k}_sum", getattr(t, f"{k}_sum") + float(r.reward))
+                setattr(t, f"{k}_n", getattr(t, f"{k}_n") + 1.0)
+        groups: dict[str, list[float]] = {}
+        for r in rollouts:
+            groups.setdefault(r.uid, []).append(r.reward)
+        t.groups = float(len(groups))
+        t.trivial_groups = float(sum(1 for rs in groups.values() if max(rs) == min(rs)))
+        t.sequences = float(len(rollouts))
+        t.response_tokens = float(sum(len(r.response_ids) for r in rollouts))
+        t.truncated = float(sum(r.finish_reason == "length" for r in rollouts))
+        t.all_tokens = float(sum(r.n_tokens for r in rollouts))
+        return t
 
 
-def _group_counts(rollouts) -> list[float]:
-    """[groups, trivial groups, sequences, response tokens, truncated, prompt+response tokens]."""
-    groups: dict[str, list[float]] = {}
-    for r in rollouts:
-        groups.setdefault(r.uid, []).append(r.reward)
-    trivial = sum(1 for rs in groups.values() if max(rs) == min(rs))
-    return [
-        float(len(groups)), float(trivial), float(len(rollouts)),
-        float(sum(len(r.response_ids) for r in rollouts)),
-        float(sum(r.finish_reason == "length" for r in rollouts)),
-        float(sum(r.n_tokens for r in rollouts)),
-    ]
+def sum_over_ranks(dist: Dist, *items: T) -> list[T]:
+    """Field-wise sums over ranks of dataclass instances (one collective for all of them)."""
+    flat = [float(getattr(x, f.name)) for x in items for f in fields(x)]
+    tot = iter(dist.sum(flat))
+    return [type(x)(**{f.name: next(tot) for f in fields(x)}) for x in items]
 
 
 def _ratio(a: float, b: float) -> float:
@@ -51,42 +76,35 @@ def step_metrics(*, step: int, sr: Any, outcomes: list, n_new: int, n_replay: in
                  buffer: Any, train_m: dict, lr: float, update_time: float, step_time: float,
                  dist: Dist) -> dict[str, float]:
     """The flat metrics dict of one step (every value a python number)."""
-    c = sr.counts
-    local = _reward_sums(sr.rollouts) + _group_counts(sr.rollouts) + [
-        c["hard"], c["bcq"], c["ncq"], c["teacher_rollouts"], c["teacher_correct"], c["compressions"],
-        c["compression_fallbacks"], c["judged"], c["judge_malformed"],
-    ]
-    tot = dist.sum(local)
-    rw, (groups, trivial, seqs, resp_tok, trunc, all_tok), rest = tot[:12], tot[12:18], tot[18:]
-    hard, bcq, ncq, t_roll, t_ok, comp, comp_fb, judged, judge_bad = rest
-    times = dist.sum([c["rollout_time"], c["teacher_time"]])
-    rollout_time, teacher_time = times[0] / dist.world, times[1] / dist.world
+    rt, c = sum_over_ranks(dist, RolloutTotals.of(sr.rollouts), sr.counts)
+    assert isinstance(c, StageCounts)
+    rollout_time, teacher_time = c.rollout_time / dist.world, c.teacher_time / dist.world
     n_q = len(outcomes)
     return {
         "step": step,
-        "reward/plain_mean": _ratio(rw[0], rw[1]),
-        "reward/new_mean": _ratio(rw[2], rw[3]),
-        "reward/replay_mean": _ratio(rw[4], rw[5]),
-        "reward/bcq_mean": _ratio(rw[6], rw[7]),
-        "reward/ncq_mean": _ratio(rw[8], rw[9]),
-        "reward/all_mean": _ratio(rw[10], rw[11]),
-        "reward/judged": judged,
-        "reward/judge_malformed": judge_bad,
-        "zppo/hard_frac": _ratio(hard, n_q),
-        "zppo/hard_count": hard,
-        "zppo/bcq_count": bcq,
-        "zppo/ncq_count": ncq,
-        "zppo/teacher_rollouts": t_roll,
-        "zppo/teacher_pass_rate": _ratio(t_ok, t_roll),
-        "zppo/compressions": comp,
-        "zppo/compression_fallbacks": comp_fb,
+        "reward/plain_mean": _ratio(rt.plain_sum, rt.plain_n),
+        "reward/new_mean": _ratio(rt.new_sum, rt.new_n),
+        "reward/replay_mean": _ratio(rt.replay_sum, rt.replay_n),
+        "reward/bcq_mean": _ratio(rt.bcq_sum, rt.bcq_n),
+        "reward/ncq_mean": _ratio(rt.ncq_sum, rt.ncq_n),
+        "reward/all_mean": _ratio(rt.all_sum, rt.all_n),
+        "reward/judged": c.judged,
+        "reward/judge_malformed": c.judge_malformed,
+        "zppo/hard_frac": _ratio(c.hard, n_q),
+        "zppo/hard_count": c.hard,
+        "zppo/bcq_count": c.bcq,
+        "zppo/ncq_count": c.ncq,
+        "zppo/teacher_rollouts": c.teacher_rollouts,
+        "zppo/teacher_pass_rate": _ratio(c.teacher_correct, c.teacher_rollouts),
+        "zppo/compressions": c.compressions,
+        "zppo/compression_fallbacks": c.compression_fallbacks,
         "rollout/new_questions": float(n_new),
         "rollout/replay_questions": float(n_replay),
-        "rollout/groups": groups,
-        "rollout/sequences": seqs,
-        "rollout/trivial_group_frac": _ratio(trivial, groups),
-        "rollout/response_len_mean": _ratio(resp_tok, seqs),
-        "rollout/truncated_frac": _ratio(trunc, seqs),
+        "rollout/groups": rt.groups,
+        "rollout/sequences": rt.sequences,
+        "rollout/trivial_group_frac": _ratio(rt.trivial_groups, rt.groups),
+        "rollout/response_len_mean": _ratio(rt.response_tokens, rt.sequences),
+        "rollout/truncated_frac": _ratio(rt.truncated, rt.sequences),
         "buffer/size": float(len(buffer)),
         "buffer/admissions": float(buf_res["admitted"]),
         "buffer/graduations": float(buf_res["graduated"]),
@@ -97,9 +115,9 @@ def step_metrics(*, step: int, sr: Any, outcomes: list, n_new: int, n_replay: in
         "perf/rollout_time_s": rollout_time,
         "perf/teacher_time_s": teacher_time,
         "perf/update_time_s": update_time,
-        "perf/tokens_per_s": _ratio(all_tok, step_time),
-        "perf/gen_tokens_per_s": _ratio(resp_tok, rollout_time * dist.world),
+        "perf/tokens_per_s": _ratio(rt.all_tokens, step_time),
+        "perf/gen_tokens_per_s": _ratio(rt.response_tokens, rollout_time * dist.world),
     }
 
 
-__all__ = ["step_metrics"]
+__all__ = ["RolloutTotals", "step_metrics", "sum_over_ranks"]

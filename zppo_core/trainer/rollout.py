@@ -14,15 +14,20 @@ Documented choices:
   ``zppo.compression_temperature``). When the backend returns nothing usable (a recorded teacher
   has no recording of a compression request: ``finish_reason == "missing"``, or an empty
   parse), the raw candidate text is used and counted in ``zppo/compression_fallbacks``.
-* The ``rho_aug`` cap is applied per rank on the rank's share of ``|X_new|``
-  (``floor(cap * local_new / global_new)``); on one process this is exactly the paper's cap.
+* Selection is global (Algorithm 1 over the whole step, whatever the number of ranks): the
+  hard questions' ``(order, id, mean accuracy)`` are gathered to every rank, the pre-cap is
+  taken once over all of them (:func:`zppo_core.zpd.global_precap`), each rank runs the
+  teacher on its own pre-capped questions, and the post-cap ranks the plans of all ranks
+  (:func:`zppo_core.zpd.global_postcap`). Every rank makes the same gathers in the same order.
+* A plain prompt longer than ``rollout.max_prompt_tokens`` is an error naming the question
+  (curation drops such rows; a longer one means the data were not curated for this limit).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +40,8 @@ from zppo_core.trainer.batch import Rollout
 RenderFn = Callable[[GenerationRequest], tuple[list[int], dict[str, Any] | None]]
 #: (response texts of one group, question dict) -> rewards in {0, 1}
 GradeFn = Callable[[list[str], dict[str, Any]], list[float]]
+#: every rank's list concatenated in rank order (a collective); identity on one process
+GatherFn = Callable[[list[Any]], list[Any]]
 
 
 @dataclass
@@ -49,12 +56,30 @@ class RolloutIO:
 
 
 @dataclass
+class StageCounts:
+    """This rank's per-step counters of Stages 1-5 (summed over ranks for the step's metrics)."""
+
+    questions: int = 0  # plain groups (new + replay) rolled out
+    hard: int = 0  # questions with mean plain reward <= tau
+    bcq: int = 0  # BCQ groups built
+    ncq: int = 0  # NCQ groups built
+    teacher_rollouts: int = 0  # usable teacher responses
+    teacher_correct: int = 0  # of which correct
+    compressions: int = 0  # compression requests
+    compression_fallbacks: int = 0  # of which the raw candidate was kept
+    judged: int = 0  # rollouts graded by the LLM judge
+    judge_malformed: int = 0  # of which the verdict was unparseable (reward 0)
+    rollout_time: float = 0.0  # seconds in student generation
+    teacher_time: float = 0.0  # seconds in teacher generation + compression
+
+
+@dataclass
 class StepRollouts:
-    """Output of :func:`collect`: gradient rollouts, plain outcomes and stage metrics."""
+    """Output of :func:`collect`: gradient rollouts, plain outcomes and stage counters."""
 
     rollouts: list[Rollout]
     outcomes: list[tuple[str, float, dict[str, Any]]]  # (question id, mean plain reward, question)
-    counts: dict[str, float] = field(default_factory=dict)
+    counts: StageCounts = field(default_factory=StageCounts)
 
 
 def make_request(q: dict[str, Any], text: str, request_id: str, load_image: Callable[[str], Any]) -> GenerationRequest:
@@ -65,9 +90,12 @@ def make_request(q: dict[str, Any], text: str, request_id: str, load_image: Call
 
 def _to_rollouts(
     io: RolloutIO, req: GenerationRequest, samples: list[Sample], rewards: list[float], *, uid: str, kind: str,
-    q: dict[str, Any], is_replay: bool,
+    q: dict[str, Any], is_replay: bool, max_prompt_tokens: int = 0,
 ) -> list[Rollout]:
     prompt_ids, mm = io.render(req)
+    if max_prompt_tokens and kind == "plain" and len(prompt_ids) > max_prompt_tokens:
+        raise ValueError(f"question {q['id']!r}: plain prompt has {len(prompt_ids)} tokens > "
+                         f"rollout.max_prompt_tokens={max_prompt_tokens}")
     out = []
     for s, r in zip(samples, rewards):
         if s.prompt_ids is not None and list(s.prompt_ids) != list(prompt_ids):
@@ -81,16 +109,24 @@ def _to_rollouts(
     return out
 
 
-def plain_stage(io, questions, replay_flags, n, params, step):
+def _student_generate(io: RolloutIO, reqs: list[GenerationRequest], n: int, params: SamplingParams):
+    """Student samples; a collective backend (sharded live module) is called even with no requests."""
+    if reqs or getattr(io.student, "is_collective", False):
+        return io.student.generate(reqs, n, params)
+    return []
+
+
+def plain_stage(io, questions, replay_flags, n, params, step, max_prompt_tokens=0):
     """Stage 1: G_S student rollouts per question; returns (PlainGroups, rollouts)."""
     reqs = [make_request(q, build_plain(q["question"]), q["id"], io.load_image) for q in questions]
-    samples = io.student.generate(reqs, n, params) if reqs else []
+    samples = _student_generate(io, reqs, n, params)
     groups, rollouts = [], []
     for q, req, ss, rep in zip(questions, reqs, samples, replay_flags):
         rewards = io.grade([s.text for s in ss], q)
         groups.append(zpd.PlainGroup(q["id"], q["question"], q["answer"], [s.text for s in ss], rewards,
                                      payload=q, is_new=not rep))
-        rollouts += _to_rollouts(io, req, ss, rewards, uid=f"{q['id']}:plain:{step}", kind="plain", q=q, is_replay=rep)
+        rollouts += _to_rollouts(io, req, ss, rewards, uid=f"{q['id']}:plain:{step}", kind="plain", q=q,
+                                 is_replay=rep, max_prompt_tokens=max_prompt_tokens)
     return groups, rollouts
 
 
@@ -130,7 +166,7 @@ def reformulated_stage(io, refs: list[zpd.ReformulatedGroup], n, params):
     for ref in refs:
         text = ref.prompt if ref.prompt.rstrip().endswith(RL_CLOSER) else add_closer(ref.prompt)
         reqs.append(make_request(ref.payload, text, ref.uid, io.load_image))
-    samples = io.student.generate(reqs, n, params) if reqs else []
+    samples = _student_generate(io, reqs, n, params)
     rollouts = []
     for ref, req, ss in zip(refs, reqs, samples):
         rewards = io.grade([s.text for s in ss], ref.payload)
@@ -138,57 +174,72 @@ def reformulated_stage(io, refs: list[zpd.ReformulatedGroup], n, params):
     return rollouts
 
 
-def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, local_cap: int, seed: int) -> StepRollouts:
-    """Stages 1-5 for this rank's new + replayed questions (see module docstring)."""
+def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, cap: int, seed: int,
+            order: Sequence[int] | None = None, gather: GatherFn | None = None) -> StepRollouts:
+    """Stages 1-5 for this rank's new + replayed questions (see module docstring).
+
+    ``cap``: the step's global ``Config.aug_cap``; ``order``: each question's position in the
+    step's global order (default: its position here); ``gather``: ``Dist.gather`` when several
+    ranks share the step (default: one process).
+    """
     z, ro = cfg.zppo, cfg.rollout
+    gather = gather or list
+    questions = new_qs + replay_qs
+    order = list(order) if order is not None else list(range(len(questions)))
     student_p = SamplingParams.from_config(ro.student, seed=seed)
     judge_stats = getattr(io.grade, "stats", {})
     judged0 = dict(judge_stats)
     t0 = time.perf_counter()
-    groups, rollouts = plain_stage(io, new_qs + replay_qs, [False] * len(new_qs) + [True] * len(replay_qs),
-                                   ro.group_size, student_p, step)
-    counts: dict[str, float] = {"rollout_time": time.perf_counter() - t0}
+    groups, rollouts = plain_stage(io, questions, [False] * len(new_qs) + [True] * len(replay_qs),
+                                   ro.group_size, student_p, step, ro.max_prompt_tokens)
     outcomes = [(g.question_id, g.mean_accuracy, g.payload) for g in groups]
     hard = zpd.hard_questions(groups, z.tau)
-    counts.update(hard=len(hard), questions=len(groups), bcq=0, ncq=0, teacher_rollouts=0, teacher_correct=0,
-                  compressions=0, compression_fallbacks=0, teacher_time=0.0)
+    counts = StageCounts(questions=len(groups), hard=len(hard), rollout_time=time.perf_counter() - t0)
     sr = StepRollouts(rollouts, outcomes, counts)
-    if (z.use_bcq or z.use_ncq) and hard:
-        _reformulate(io, cfg, hard, sr, step=step, local_cap=local_cap, seed=seed)
-    for key in ("judged", "judge_malformed"):
-        counts[key] = judge_stats.get(key, 0) - judged0.get(key, 0)
+    if z.use_bcq or z.use_ncq:
+        pos = {q["id"]: k for q, k in zip(questions, order)}
+        every_hard = gather([(pos[g.question_id], g.question_id, g.mean_accuracy) for g in hard])
+        if every_hard:  # the same on every rank: all ranks go on, or none
+            _reformulate(io, cfg, hard, sr, step=step, seed=seed, precap_ids=zpd.global_precap(every_hard, cap),
+                         cap=cap, gather=gather)
+    counts.judged = judge_stats.get("judged", 0) - judged0.get("judged", 0)
+    counts.judge_malformed = judge_stats.get("judge_malformed", 0) - judged0.get("judge_malformed", 0)
     return sr
 
 
-def _reformulate(io: RolloutIO, cfg: Any, hard, sr: StepRollouts, *, step: int, local_cap: int,
-                 seed: int) -> None:
-    """Stages 2-5 on this rank's hard questions; appends to ``sr`` in place."""
+def _reformulate(io: RolloutIO, cfg: Any, hard, sr: StepRollouts, *, step: int, seed: int,
+                 precap_ids: list[str], cap: int, gather: GatherFn) -> None:
+    """Stages 2-5 on this rank's part of the globally pre-capped questions; appends to ``sr``."""
     z, ro, counts = cfg.zppo, cfg.rollout, sr.counts
     rng = random.Random(seed)
-    pre = zpd.precap(hard, local_cap)
+    rank_of = {qid: i for i, qid in enumerate(precap_ids)}
+    pre = sorted((g for g in hard if g.question_id in rank_of), key=lambda g: rank_of[g.question_id])
     teacher = None
     t1 = time.perf_counter()
     if z.use_bcq:
         targets = pre if z.teacher_on_precap_only else hard
         teacher = teacher_stage(io, targets, ro.teacher_group_size, SamplingParams.from_config(ro.teacher, seed=seed + 2))
-        counts["teacher_rollouts"] = sum(len(t.rewards) for t in teacher.values())
-        counts["teacher_correct"] = sum(len(t.correct_indices) for t in teacher.values())
-    plans = zpd.plan_reformulations(pre, teacher, z.use_bcq, z.use_ncq, local_cap, rng)
+        counts.teacher_rollouts = sum(len(t.rewards) for t in teacher.values())
+        counts.teacher_correct = sum(len(t.correct_indices) for t in teacher.values())
+    local = zpd.plan_reformulations(pre, teacher, z.use_bcq, z.use_ncq, len(zpd.KINDS) * len(pre), rng)
+    kept = zpd.global_postcap(gather([(rank_of[p.group.question_id], zpd.KINDS.index(p.kind), p.group.question_id,
+                                       p.kind) for p in local]), cap)
+    plans = [p for p in local if (p.group.question_id, p.kind) in kept]
     compressed = None
     if z.compression and plans:
         inputs = zpd.compression_inputs(plans)
         cparams = SamplingParams.from_config(ro.teacher, seed=seed + 3, max_new_tokens=z.compression_max_tokens,
                                              temperature=z.compression_temperature)
         compressed, fb = compress_stage(io, inputs, cparams)
-        counts.update(compressions=len(inputs), compression_fallbacks=fb)
-    counts["teacher_time"] = time.perf_counter() - t1
+        counts.compressions, counts.compression_fallbacks = len(inputs), fb
+    counts.teacher_time = time.perf_counter() - t1
     refs = zpd.build_reformulated_prompts(plans, compressed, rng, ncq_order=z.ncq_order, step=step)
     t2 = time.perf_counter()
     ref_p = SamplingParams.from_config(ro.student, seed=seed + 1)
     sr.rollouts += reformulated_stage(io, refs, ro.group_size, ref_p)
-    counts["rollout_time"] += time.perf_counter() - t2
-    counts["bcq"] = sum(r.kind == "bcq" for r in refs)
-    counts["ncq"] = sum(r.kind == "ncq" for r in refs)
+    counts.rollout_time += time.perf_counter() - t2
+    counts.bcq = sum(r.kind == "bcq" for r in refs)
+    counts.ncq = sum(r.kind == "ncq" for r in refs)
 
 
-__all__ = ["RolloutIO", "StepRollouts", "collect", "make_request"]
+__all__ = ["RolloutIO", "StageCounts", "StepRollouts", "collect", "make_request"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,54 +36,69 @@ from zppo_core.trainer.build import (
 )
 from zppo_core.trainer.data import DataCursor, load_questions
 from zppo_core.trainer.distributed import Dist
-from zppo_core.trainer.loop import Parts, TrainerState, load_optimizer_state, save, train_step
+from zppo_core.trainer.loop import Callback, fit
+from zppo_core.trainer.parallel import describe
+from zppo_core.trainer.state import Parts, TrainerState, UpdateContext
 
 log = logging.getLogger("zppo.trainer")
 
-Callback = Callable[[int, dict[str, float]], None]
+
+_MIXED = {"bfloat16": "bf16", "float16": "fp16", "float32": "no"}
 
 
 def _accelerator(cfg: Any) -> Any:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    acc = Accelerator(cpu=not torch.cuda.is_available())
+    # mixed precision = model.dtype for the ddp/single layouts (autocast over fp32 master
+    # weights); the fsdp2 layout takes it from its MixedPrecisionPolicy instead
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=_MIXED[cfg.model.dtype])
     set_seed(cfg.schedule.seed, device_specific=True)  # seed + rank
     return acc
 
 
-def _restore(parts: Parts, st: TrainerState, ckpt: Path) -> None:
-    state = ck.read_state(ckpt)
-    if state.get("world_size") != parts.dist.world:
-        raise RuntimeError(
-            f"checkpoint {ckpt} was written by {state.get('world_size')} processes, this run has "
-            f"{parts.dist.world}; resume with the same number of processes"
-        )
-    load_optimizer_state(parts, ck.optimizer_from_files(ckpt))
-    st.cursor.load_state_dict(state["cursor"])
-    st.buffer.load_state_dict(state["buffer"])
-    ck.set_rng_state(state["rng"][parts.dist.rank])
-    st.step = int(state["step"])
-    st.run_id = st.run_id or state.get("run_id")
+def _layout(cfg: Any, acc: Any, dist: Dist, model: Any) -> tuple[Any, Any]:
+    """Shard (fsdp2) or wrap (ddp) the fp32 student; build the optimizer on what results."""
+    from zppo_core.trainer.build import torch_dtype
+    from zppo_core.trainer.parallel import apply_fsdp2, enable_activation_checkpointing
+
+    if cfg.parallel.activation_checkpointing:
+        enable_activation_checkpointing(model)
+    if dist.is_fsdp:
+        model = model.to(acc.device)
+        apply_fsdp2(model, compute_dtype=torch_dtype(cfg.model.dtype), device_type=acc.device.type,
+                    reshard_after_forward=cfg.parallel.reshard_after_forward)
+        return model, build_optimizer(model, cfg.optim)
+    optimizer = build_optimizer(model, cfg.optim)
+    return acc.prepare(model, optimizer)
 
 
 def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
     from zppo_core.engines.render import load_image
     from zppo_core.models.processor import tokenizer_of
 
+    from zppo_core.trainer.parallel import resolve_strategy
+
     acc = _accelerator(cfg)
-    dist = Dist(acc)
+    dist = Dist(acc, resolve_strategy(cfg.parallel.strategy, int(acc.num_processes)))
     _ensure_data(cfg, dist)
     questions = load_questions(cfg.data.train_path, cfg.data.image_root)
     model, processor = load_student(model_dir, cfg)
-    optimizer = build_optimizer(model, cfg.optim)
-    model, optimizer = acc.prepare(model, optimizer)
+    model, optimizer = _layout(cfg, acc, dist, model)
     live = acc.unwrap_model(model)
     tok = tokenizer_of(processor)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     io = RolloutIOFactory.build(cfg, live, processor, model_dir, questions, load_image)
+    if dist.is_fsdp and hasattr(io.student, "set_collective_sync"):
+        io.student.set_collective_sync(dist.max_int)  # generating from the sharded module
+    vision_ids = vision_token_ids(tok)
+    update = UpdateContext.from_config(cfg, model=model, optimizer=optimizer, pad_id=int(pad_id),
+                                       vision_ids=vision_ids, dist=dist)
+    if dist.is_main:
+        log.info("student layout: %s over %d process(es)", dist.strategy, dist.world)
     return Parts(cfg=cfg, dist=dist, model=model, optimizer=optimizer, processor=processor, io=io,
-                 questions=questions, pad_id=int(pad_id), vision_ids=vision_token_ids(tok), output_dir=output_dir)
+                 questions=questions, pad_id=int(pad_id), vision_ids=vision_ids, output_dir=output_dir,
+                 update=update)
 
 
 def _ensure_data(cfg: Any, dist: Dist) -> None:
@@ -139,7 +154,7 @@ def train(
         run_id=run_id,
     )
     if latest is not None:
-        _restore(parts, st, latest)
+        ck.restore(parts, st, latest)
     end = min(cfg.schedule.total_steps, max_steps if max_steps is not None else cfg.schedule.total_steps)
     metrics_path = out / "metrics.jsonl"
     if parts.dist.is_main:
@@ -147,16 +162,7 @@ def train(
         _truncate_metrics(metrics_path, st.step)
         log.info("training %s steps %d..%d (method %s)%s", cfg.name, st.step + 1, end, z.method,
                  f", resumed from {latest}" if latest else "")
-    last: dict[str, float] = {}
-    while st.step < end:
-        last = train_step(parts, st)
-        if parts.dist.is_main:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(last) + "\n")
-            for cb in callbacks:
-                cb(st.step, last)
-        if st.step % cfg.schedule.checkpoint_every == 0 or st.step == end:
-            save(parts, st)
+    last = fit(parts, st, end, metrics_path, callbacks)
     if latest is not None and st.step == ck.read_state(latest)["step"] and parts.dist.is_main:
         log.info("nothing to do: checkpoint %s is already at step %d (end %d)", latest, st.step, end)
     final = out / "final_model"
@@ -166,6 +172,7 @@ def train(
             _publish_final(ckpt / ck.MODEL_DIR, final)
     parts.dist.barrier()
     return {
+        "parallel": describe(parts.dist.strategy, parts.dist.world),
         "final_model": str(final),
         "checkpoint_dir": str(ck.checkpoint_root(out)),
         "metrics_path": str(metrics_path),

@@ -14,13 +14,16 @@
   micro-batches and averaged over ranks by DDP/FSDP this is exactly the token mean of the whole
   mini-batch (tested in tests/trainer/test_update.py).
 * **Distributed**: ranks can hold different numbers of groups (BCQ/NCQ counts differ per
-  shard). Every rank runs the same number of micro-batches per update (the maximum over
-  ranks); a rank short of data runs a zero-weight micro-batch so collectives stay matched.
+  shard, an odd ``|X_new|``, replay draws). Every rank runs the same number of forwards in the
+  old-log-prob pass and of micro-batches per update (the maximum over ranks); a rank short of
+  data runs a zero-weight pass on a one-token filler so collectives stay matched (FSDP2
+  all-gathers parameters at every forward).
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -29,6 +32,7 @@ from zppo_core.advantages import compute_advantages
 from zppo_core.loss import policy_loss
 from zppo_core.trainer.batch import Rollout, collate, place_rows, split_rows, token_logprobs
 from zppo_core.trainer.distributed import Dist
+from zppo_core.trainer.state import UpdateContext
 
 
 def chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -36,14 +40,20 @@ def chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 
 @torch.no_grad()
-def compute_old_logprobs(
-    model: Any, rollouts: list[Rollout], micro_batch: int, pad_id: int, vision_ids: set[int], temperature: float
-) -> list[torch.Tensor]:
-    """Per-rollout 1-D float32 log-probs of the sampled response tokens (no grad)."""
+def compute_old_logprobs(ctx: UpdateContext, rollouts: list[Rollout]) -> list[torch.Tensor]:
+    """Per-rollout 1-D float32 log-probs of the sampled response tokens (no grad).
+
+    Every rank runs the same number of forwards (the maximum over ranks): a rank with fewer
+    rollouts runs zero-weight forwards of a filler, so FSDP's parameter all-gathers match.
+    """
     out: list[torch.Tensor] = []
-    for chunk in chunks(rollouts, micro_batch):
-        batch = collate(chunk, pad_id, vision_ids)
-        out.extend(t.detach().cpu() for t in split_rows(token_logprobs(model, batch, temperature), batch))
+    micro = chunks(rollouts, ctx.micro_batch)
+    n_forwards = ctx.dist.max_int(len(micro)) if ctx.dist.world > 1 else len(micro)
+    for j in range(n_forwards):
+        batch = collate(micro[j] if j < len(micro) else [ctx.filler()], ctx.pad_id, ctx.vision_ids)
+        lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
+        if j < len(micro):
+            out.extend(t.detach().cpu() for t in split_rows(lp, batch))
     return out
 
 
@@ -88,38 +98,61 @@ def global_advantages(rollouts: list[Rollout], dist: Dist, norm: str, eps: float
     return adv[mine].to(torch.float32)
 
 
-def _micro_loss(model, micro, old_lp, adv, algo, temperature, pad_id, vision_ids, norm_kw, dummy):
-    batch = collate(micro, pad_id, vision_ids)
-    lp = token_logprobs(model, batch, temperature)
+@dataclass
+class GradTotals:
+    """This rank's sums over one mini-batch's micro-batches (see :func:`accumulate_gradients`)."""
+
+    loss: float = 0.0  # sum of micro-batch losses
+    clip: float = 0.0  # token-weighted clip fraction
+    kl: float = 0.0  # token-weighted approx KL
+    tokens: float = 0.0  # masked (loss) tokens
+
+
+@dataclass
+class UpdateStats:
+    """One optimizer step's statistics, global over ranks."""
+
+    loss: float
+    clip_frac: float
+    approx_kl: float
+    grad_norm: float
+    tokens: float
+
+
+def _micro_loss(ctx: UpdateContext, micro, old_lp, adv, norm_kw, dummy):
+    batch = collate(micro, ctx.pad_id, ctx.vision_ids)
+    lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
     old = place_rows(old_lp, batch).to(lp.device)
     mask = batch.response_mask.to(lp.device)
     if dummy:
         mask = torch.zeros_like(mask)
+    a = ctx.algo
     return policy_loss(
-        lp, old, adv.to(lp.device), mask, clip_low=algo.clip_low, clip_high=algo.clip_high,
-        dual_clip=algo.dual_clip, agg=algo.loss_agg, **norm_kw,
+        lp, old, adv.to(lp.device), mask, clip_low=a.clip_low, clip_high=a.clip_high,
+        dual_clip=a.dual_clip, agg=a.loss_agg, **norm_kw,
     )
 
 
 def accumulate_gradients(
-    model: Any, rollouts: list[Rollout], old_lp: list[torch.Tensor], adv: torch.Tensor, *, algo: Any,
-    micro_batch: int, temperature: float, pad_id: int, vision_ids: set[int], dist: Dist, filler: Rollout | None,
-) -> dict[str, float]:
+    ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor], adv: torch.Tensor,
+    filler: Rollout | None,
+) -> GradTotals:
     """Backward of one mini-batch's loss, micro-batch by micro-batch (grads accumulate).
 
-    Returns this rank's sums: ``loss`` (sum of micro losses), ``clip`` / ``kl`` (token-weighted
-    sums), ``tok`` (masked tokens).
+    ``filler``: a rollout to run as a zero-weight micro-batch when this rank has fewer
+    micro-batches than another. Returns this rank's sums.
     """
+    dist = ctx.dist
     n_tok = sum(int(t.numel()) for t in old_lp)
     n_seq = sum(1 for t in old_lp if t.numel())
     g_tok, g_seq = dist.sum([n_tok, n_seq])
-    if algo.loss_agg == "token":
+    if ctx.algo.loss_agg == "token":
         norm_kw = {"token_normalizer": max(g_tok, 1.0) / dist.world}
     else:
         norm_kw = {"seq_normalizer": max(g_seq, 1.0) / dist.world}
-    micro_idx = chunks(list(range(len(rollouts))), micro_batch)
+    micro_idx = chunks(list(range(len(rollouts))), ctx.micro_batch)
     n_micro = dist.max_int(len(micro_idx))
-    totals = {"loss": 0.0, "clip": 0.0, "kl": 0.0, "tok": 0.0}
+    totals = GradTotals()
     for j in range(n_micro):
         dummy = j >= len(micro_idx)
         if dummy:  # this rank is out of data: a zero-weight pass keeps collectives matched
@@ -127,55 +160,50 @@ def accumulate_gradients(
         else:
             sel = micro_idx[j]
             micro, lp_rows, adv_rows = [rollouts[i] for i in sel], [old_lp[i] for i in sel], adv[sel]
-        with dist.maybe_no_sync(model, skip_sync=j < n_micro - 1):
-            loss, m = _micro_loss(model, micro, lp_rows, adv_rows, algo, temperature, pad_id, vision_ids, norm_kw, dummy)
+        with dist.maybe_no_sync(ctx.model, skip_sync=j < n_micro - 1):
+            loss, m = _micro_loss(ctx, micro, lp_rows, adv_rows, norm_kw, dummy)
             dist.backward(loss)
-        totals["loss"] += float(loss.detach())
-        totals["clip"] += m["clip_fraction"] * m["n_tokens"]
-        totals["kl"] += m["approx_kl"] * m["n_tokens"]
-        totals["tok"] += m["n_tokens"]
+        totals.loss += float(loss.detach())
+        totals.clip += m["clip_fraction"] * m["n_tokens"]
+        totals.kl += m["approx_kl"] * m["n_tokens"]
+        totals.tokens += m["n_tokens"]
     return totals
 
 
 def one_update(
-    model: Any, optimizer: Any, rollouts: list[Rollout], old_lp: list[torch.Tensor], adv: torch.Tensor,
-    *, algo: Any, micro_batch: int, grad_clip: float, temperature: float, pad_id: int,
-    vision_ids: set[int], dist: Dist, filler: Rollout | None,
-) -> dict[str, float]:
+    ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor], adv: torch.Tensor,
+    filler: Rollout | None,
+) -> UpdateStats:
     """One optimizer step on one mini-batch (micro-batched with gradient accumulation)."""
-    optimizer.zero_grad(set_to_none=True)
-    totals = accumulate_gradients(
-        model, rollouts, old_lp, adv, algo=algo, micro_batch=micro_batch, temperature=temperature,
-        pad_id=pad_id, vision_ids=vision_ids, dist=dist, filler=filler,
-    )
-    grad_norm = dist.clip_grad_norm(model, grad_clip)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    loss_sum, clip_sum, kl_sum, tok_sum = dist.sum([totals["loss"], totals["clip"], totals["kl"], totals["tok"]])
-    return {
+    ctx.optimizer.zero_grad(set_to_none=True)
+    t = accumulate_gradients(ctx, rollouts, old_lp, adv, filler)
+    grad_norm = ctx.dist.clip_grad_norm(ctx.model, ctx.grad_clip)
+    ctx.optimizer.step()
+    ctx.optimizer.zero_grad(set_to_none=True)
+    loss_sum, clip_sum, kl_sum, tok_sum = ctx.dist.sum([t.loss, t.clip, t.kl, t.tokens])
+    return UpdateStats(
         # each rank's micro losses sum to (its tokens' loss sum) * world / N: the mean over
         # ranks is the mini-batch loss
-        "loss": loss_sum / dist.world,
-        "clip_frac": clip_sum / tok_sum if tok_sum else 0.0,
-        "approx_kl": kl_sum / tok_sum if tok_sum else 0.0,
-        "grad_norm": grad_norm,
-        "tokens": tok_sum,
-    }
+        loss=loss_sum / ctx.dist.world,
+        clip_frac=clip_sum / tok_sum if tok_sum else 0.0,
+        approx_kl=kl_sum / tok_sum if tok_sum else 0.0,
+        grad_norm=grad_norm,
+        tokens=tok_sum,
+    )
 
 
 def run_updates(
-    model: Any, optimizer: Any, rollouts: list[Rollout], *, algo: Any, micro_batch: int, grad_clip: float,
-    temperature: float, pad_id: int, vision_ids: set[int], dist: Dist, seed: int,
-    old_lp: list[torch.Tensor] | None = None,
+    ctx: UpdateContext, rollouts: list[Rollout], *, seed: int, old_lp: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Old log-probs, advantages and ``algo.iterations`` optimizer steps. Returns train metrics."""
+    algo, dist = ctx.algo, ctx.dist
     if old_lp is None:
-        old_lp = compute_old_logprobs(model, rollouts, micro_batch, pad_id, vision_ids, temperature)
+        old_lp = compute_old_logprobs(ctx, rollouts)
     plan = minibatch_plan(rollouts, algo.iterations, seed)
     if algo.adv_scope == "step":
         adv_all = global_advantages(rollouts, dist, algo.adv_norm, algo.adv_eps)
-    filler = rollouts[0]
-    stats: list[dict[str, float]] = []
+    filler = ctx.filler()
+    stats: list[UpdateStats] = []
     abs_adv: list[float] = []
     for sel in plan:
         mb = [rollouts[i] for i in sel]
@@ -184,30 +212,26 @@ def run_updates(
         else:
             adv = global_advantages(mb, dist, algo.adv_norm, algo.adv_eps)
         abs_adv.extend(float(a) for a in adv.abs())
-        stats.append(
-            one_update(
-                model, optimizer, mb, [old_lp[i] for i in sel], adv, algo=algo, micro_batch=micro_batch,
-                grad_clip=grad_clip, temperature=temperature, pad_id=pad_id, vision_ids=vision_ids,
-                dist=dist, filler=filler,
-            )
-        )
+        stats.append(one_update(ctx, mb, [old_lp[i] for i in sel], adv, filler))
     diff_sum, diff_n = sampler_logprob_diff(rollouts, old_lp)
     diff_sum, diff_n, adv_sum, adv_n = dist.sum([diff_sum, diff_n, sum(abs_adv), len(abs_adv)])
     k = len(stats)
     return {
-        "train/loss": sum(s["loss"] for s in stats) / k,
-        "train/clip_frac": sum(s["clip_frac"] for s in stats) / k,
-        "train/approx_kl": sum(s["approx_kl"] for s in stats) / k,
-        "train/grad_norm": sum(s["grad_norm"] for s in stats) / k,
-        "train/grad_norm_max": max(s["grad_norm"] for s in stats),
+        "train/loss": sum(s.loss for s in stats) / k,
+        "train/clip_frac": sum(s.clip_frac for s in stats) / k,
+        "train/approx_kl": sum(s.approx_kl for s in stats) / k,
+        "train/grad_norm": sum(s.grad_norm for s in stats) / k,
+        "train/grad_norm_max": max(s.grad_norm for s in stats),
         "train/updates": float(k),
-        "train/response_tokens": sum(s["tokens"] for s in stats),
+        "train/response_tokens": sum(s.tokens for s in stats),
         "train/adv_abs_mean": adv_sum / adv_n if adv_n else 0.0,
         "train/sampler_logprob_diff": diff_sum / diff_n if diff_n else 0.0,
     }
 
 
 __all__ = [
+    "GradTotals",
+    "UpdateStats",
     "accumulate_gradients",
     "compute_old_logprobs",
     "global_advantages",
