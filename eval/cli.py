@@ -39,15 +39,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise UserError("--model is required (or use --list)")
     from zppo_core.config import Config, config_from_dict, load_config, parse_overrides
-    from zppo_core.preflight import PreflightError, Probe, spec_problem
+    from zppo_core.preflight import PreflightError, Probe, check_vllm, spec_problem
 
     over = parse_overrides(args.set)
     if args.no_judge:
         over["eval.use_judge"] = False
     cfg = load_config(args.config, over) if args.config else config_from_dict(Config().to_dict(), over)
     why = spec_problem(args.model, "--model", Probe())
-    if why:
-        raise PreflightError(why)
+    vllm = check_vllm(cfg, "eval", Probe())
+    if why or not vllm.ok:
+        raise PreflightError(why or f"vllm: {vllm.detail}")
     if args.data_dir:
         check_local_path(args.data_dir if args.data_dir.startswith((".", "/", "~")) else "./" + args.data_dir,
                          "--data-dir")
@@ -60,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--data-dir needs exactly one benchmark")
     from eval.report import family_table
     from eval.runner import evaluate
+    from zppo_core.console import ProgressLine
 
     results = {}
     for b in benches:
+        line = ProgressLine(f"eval {b.abbr}", "items", lambda t: print(t, flush=True))
         r = evaluate(args.model, b, args.out, eval_cfg=cfg.eval, model_cfg=cfg.model, max_items=args.max_items,
-                     data_dir=args.data_dir)
+                     data_dir=args.data_dir, progress=line.update)
         results[b.abbr] = r
         acc = "skipped: " + r["skipped"] if r["skipped"] else f"{r['accuracy']:.1f} (n={r['n']})"
         print(f"{b.abbr:<12} {acc}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from zppo_core.cli import SUBCOMMANDS, main
@@ -89,3 +91,13 @@ def test_restart_pace_leaves_the_model_build_out_of_the_eta():
     line.restart_pace(0, 10.0)  # step 1 took 10 s
     line.update(1, 4)
     assert out == ["train: 1/4 steps (25%) · 0:10 elapsed · ETA 0:30"]
+
+
+def test_zppo_eval_prints_a_progress_line_per_benchmark(tmp_path, capsys):
+    rc = main(["eval", "--config", str(Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"), "--model", "builtin:tiny-qwen3", "--benchmarks", "OfflineLLM",
+               "--max-items", "2",
+               "--out", str(tmp_path), "--no-judge", "--set", "eval.sampling.max_new_tokens=8",
+               "--set", "eval.batch_size=2"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "eval OfflineLLM: 2/2 items (100%)" in out and "(n=2)" in out

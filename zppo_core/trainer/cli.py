@@ -40,15 +40,16 @@ def run(args: argparse.Namespace) -> int:
     :func:`main` print them as one line (:func:`zppo_core.errors.guarded`)."""
     from zppo_core.config import load_config
     from zppo_core.console import ProgressLine, configure
-    from zppo_core.preflight import PreflightError, Probe, spec_problem
+    from zppo_core.preflight import PreflightError, Probe, check_vllm, spec_problem
     from zppo_core.trainer import train
 
     configure(verbose=bool(getattr(args, "verbose", False)) or None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     cfg = load_config(args.config, _overrides(args))
     why = spec_problem(cfg.model.student, "model.student", Probe())
-    if why:
-        raise PreflightError(why)
+    vllm = check_vllm(cfg, "train", Probe())
+    if why or not vllm.ok:
+        raise PreflightError(why or f"vllm: {vllm.detail}")
     out = args.output or f"{cfg.output_dir}/train"
     end = min(cfg.schedule.total_steps, args.max_steps or cfg.schedule.total_steps)
     line = ProgressLine(f"train {cfg.zppo.method}", "steps", lambda t: print(t, flush=True), every=0.0)
