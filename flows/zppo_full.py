@@ -143,6 +143,7 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
                 raise PreflightError(f"preflight failed: {pre['problem']}")
     except (ConfigError, PreflightError) as err:
         log.error("%s", err)
+        _announce("zppo.preflight.failed" if isinstance(err, PreflightError) else "zppo.config.invalid", str(err))
         return Failed(message=str(err), data=err)  # one line in the final state, no traceback
     out.mkdir(parents=True, exist_ok=True)
     ctx = _open_parent(cfg, out, sweep)
@@ -159,6 +160,31 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
         tracker.finish(ctx.parent_run_id, ok)
         if shared:
             os.environ.pop("PREFECT_API_URL", None)
+
+
+def _announce(event: str, message: str) -> None:
+    """Send ``message`` as an event on this flow run, and wait until it is sent:
+    ``prefect deployment run --watch`` prints the run's events (not its state message, nor its
+    logs unless the server streams them) and stops at the terminal state, so the one-line reason
+    shows there as ``<event> * <message>`` just before ``Failed``. Best effort."""
+    try:
+        from prefect.events import Event
+        from prefect.events.clients import get_events_client
+        from prefect.runtime import flow_run
+        from prefect.utilities.asyncutils import run_coro_as_sync
+
+        ev = Event(event=event, resource={"prefect.resource.id": f"zppo.flow-run.{flow_run.id}",
+                                          "prefect.resource.name": message},
+                   related=[{"prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
+                             "prefect.resource.role": "flow-run"}])
+
+        async def send() -> None:
+            async with get_events_client() as client:
+                await client.emit(ev)
+
+        run_coro_as_sync(send())
+    except Exception:  # noqa: BLE001 - the state message and the log carry it anyway
+        pass
 
 
 def _share_api_with_workers() -> bool:

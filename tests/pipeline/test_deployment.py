@@ -64,9 +64,9 @@ def _paper_sweep_stops_at_preflight(tmp_path, env: dict, api: str) -> None:
     params = {"output_dir": str(tmp_path / "paper")}
     run = _prefect(["deployment", "run", "zppo-full/qwen-sweep", "--params", json.dumps(params), "--watch",
                     "--watch-timeout", "600"], env, timeout=660)
-    text = run.stdout + run.stderr
+    text = " ".join((run.stdout + run.stderr).split())  # the CLI wraps long lines
     assert run.returncode == 1, text[-3000:]
-    assert "preflight failed: gpus: 8 training processes per machine" in text, text[-3000:]
+    assert "zppo.preflight.failed * preflight failed: gpus: 8 training processes per machine" in text, text[-3000:]
     body = {"deployments": {"name": {"any_": ["qwen-sweep"]}}, "limit": 5}
     runs = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=30).json()
     state = runs[0]["state"]
