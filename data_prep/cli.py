@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
 from data_prep.synthetic import MMFR_ROWS, VERO_ROWS, generate_sources
@@ -49,9 +48,11 @@ class _RichProgress:
     """Adapts the library's ``progress(stage, done, total)`` callback to rich progress bars."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("ETA"), TimeRemainingColumn())
         self.tasks: dict[str, int] = {}
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
@@ -62,25 +63,26 @@ class _RichProgress:
 
 def run(args: argparse.Namespace) -> int:
     from data_prep.curate import run_curation
-    from data_prep.schemas import SourceSchemaError
 
     cfg = resolve_config(args)
     out = Path(args.out)
     progress = None if args.quiet else _RichProgress()
     ctx = progress.bar if progress else _Null()
-    try:
-        with ctx:
-            if cfg.synthetic:
-                mmfr_rows = round(cfg.synthetic_scale * MMFR_ROWS / VERO_ROWS)
-                paths = generate_sources(
-                    out / "sources", vero_rows=cfg.synthetic_scale, mmfr_rows=mmfr_rows, seed=cfg.seed,
-                    workers=cfg.threads, progress=progress,
-                )
-                cfg = dataclasses.replace(cfg, vero=str(paths["vero"]), mmfr=str(paths["mmfr"]))
-            result = run_curation(cfg, out, progress=progress)
-    except (SourceSchemaError, FileNotFoundError) as e:
-        print(f"zppo curate: {e}", file=sys.stderr)
-        return 2
+    from zppo_core.errors import check_local_path
+
+    for key in ("vero", "mmfr", "tokenizer"):
+        value = getattr(cfg, key)
+        if value and (key == "tokenizer" or not cfg.synthetic):
+            check_local_path(value, f"curation.{key}")
+    with ctx:
+        if cfg.synthetic:
+            mmfr_rows = round(cfg.synthetic_scale * MMFR_ROWS / VERO_ROWS)
+            paths = generate_sources(
+                out / "sources", vero_rows=cfg.synthetic_scale, mmfr_rows=mmfr_rows, seed=cfg.seed,
+                workers=cfg.threads, progress=progress,
+            )
+            cfg = dataclasses.replace(cfg, vero=str(paths["vero"]), mmfr=str(paths["mmfr"]))
+        result = run_curation(cfg, out, progress=progress)
     for source, c in result["counts"].items():
         print(f"{source}: {c['in']} in, {c['kept']} kept, {c['rejected']} rejected")
     print(f"wrote {result['parquet']} (content hash {result['content_hash'][:16]}), report {result['report_md']}")

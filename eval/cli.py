@@ -31,44 +31,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Expected errors (config, model spec, missing path, unknown benchmark) raise; ``zppo``
+    prints them as one line (``zppo eval: error: ...``)."""
     from eval import registry
+    from zppo_core.errors import UserError, check_local_path, format_error
 
     if args.list:
         print(registry.listing())
         return 0
     if not args.model:
-        print("zppo eval: --model is required (or use --list)")
-        return 2
-    from zppo_core.config import Config, ConfigError, config_from_dict, load_config, parse_overrides
+        raise UserError("--model is required (or use --list)")
+    from zppo_core.config import Config, config_from_dict, load_config, parse_overrides
+    from zppo_core.preflight import PreflightError, Probe, check_vllm, spec_problem
 
-    try:
-        over = parse_overrides(args.set)
-        if args.no_judge:
-            over["eval.use_judge"] = False
-        cfg = load_config(args.config, over) if args.config else config_from_dict(Config().to_dict(), over)
-    except ConfigError as e:
-        print(f"zppo eval: config error: {e}")
-        return 2
+    over = parse_overrides(args.set)
+    if args.no_judge:
+        over["eval.use_judge"] = False
+    cfg = load_config(args.config, over) if args.config else config_from_dict(Config().to_dict(), over)
+    why = spec_problem(args.model, "--model", Probe())
+    vllm = check_vllm(cfg, "eval", Probe())
+    if why or not vllm.ok:
+        raise PreflightError(why or f"vllm: {vllm.detail}")
+    if args.data_dir:
+        check_local_path(args.data_dir if args.data_dir.startswith((".", "/", "~")) else "./" + args.data_dir,
+                         "--data-dir")
     names = args.benchmarks or cfg.eval.benchmarks
     try:
         benches = registry.select(names)
     except KeyError as e:
-        print(f"zppo eval: {e.args[0]}")
-        return 2
+        raise UserError(e.args[0]) from None
     if args.data_dir and len(benches) != 1:
-        print("zppo eval: --data-dir needs exactly one benchmark")
-        return 2
+        raise UserError("--data-dir needs exactly one benchmark")
     from zppo_core.locks import FolderBusy, folder_lock
 
     try:
         with folder_lock(args.out, "zppo eval"):
             results = _evaluate_all(args, cfg, benches)
     except FolderBusy as e:
-        print(f"zppo eval: {e}")
+        print(format_error("eval", e))
         return 3
     missing = [a for a in explicit_names(names) if results[a].get("skip_kind") == "data"]
     if missing:
-        print(f"zppo eval: no data for the requested benchmark(s) {', '.join(missing)} (see the reasons above)")
+        print(format_error("eval", f"no data for the requested benchmark(s) {', '.join(missing)} "
+                                   "(see the reasons above)"))
         return 1
     return 0
 
@@ -85,12 +90,14 @@ def explicit_names(names: list[str] | str) -> list[str]:
 def _evaluate_all(args: argparse.Namespace, cfg: Any, benches: list[Any]) -> dict[str, dict[str, Any]]:
     from eval.report import family_table
     from eval.runner import evaluate
+    from zppo_core.console import ProgressLine
     from zppo_core.redact import redact
 
     results = {}
     for b in benches:
+        line = ProgressLine(f"eval {b.abbr}", "items", lambda t: print(t, flush=True))
         r = evaluate(args.model, b, args.out, eval_cfg=cfg.eval, model_cfg=cfg.model, max_items=args.max_items,
-                     data_dir=args.data_dir)
+                     data_dir=args.data_dir, progress=line.update)
         results[b.abbr] = r
         acc = "skipped: " + r["skipped"] if r["skipped"] else f"{r['accuracy']:.1f} (n={r['n']})"
         print(f"{b.abbr:<12} {acc}")

@@ -2,8 +2,9 @@
 
 Prefect's home (its SQLite database, settings, result storage) lives inside the run folder
 (``<output_dir>/prefect``), not in ``~``; MLflow uses the local store ``<output_dir>/mlruns``
-unless ``tracking.tracking_uri`` says otherwise. At the end the result table (base vs methods)
-and the command that opens the MLflow UI are printed.
+unless ``tracking.tracking_uri`` says otherwise. At the end the result table (base vs methods,
+n per cell, Δ vs Base, intervals over seeds), the report folder, a ready MLflow compare URL and
+the command that opens the MLflow UI are printed.
 
 Prefect is imported only after the environment is set, since its settings are read at import.
 
@@ -44,7 +45,8 @@ def _csv(s: str | None) -> list[str] | None:
 
 
 def prepare_environment(output_dir: Path) -> None:
-    """Prefect home + result storage inside the run folder, analytics off, hub offline."""
+    """Prefect home + result storage inside the run folder, analytics and telemetry off (Prefect,
+    MLflow), hub offline."""
     home = output_dir / "prefect"
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(home))
@@ -53,6 +55,7 @@ def prepare_environment(output_dir: Path) -> None:
     # the temporary server can take longer than Prefect's 20 s default to start on a busy 2-core box
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_S))
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -66,35 +69,31 @@ def mlflow_ui_command(tracking_uri: str, output_dir: Path) -> str:
             f"   (or: make mlflow-ui MLFLOW_DIR={shlex.quote(str(output_dir / 'mlruns'))})")
 
 
-def format_summary(result: dict[str, Any]) -> str:
-    lines = ["", "=" * 80, "ZPPO pipeline finished", "=" * 80]
-    for student, table in result["report"]["tables"].items():
-        lines += [f"\n## {student}\n", table]
-    lines += ["", "Family averages (ours):"]
-    for student, fams in result["report"]["families"].items():
-        for method, acc in fams.items():
-            lines.append(f"  {student:<28} {method:<16} " + "  ".join(f"{f}={v:.1f}" for f, v in sorted(acc.items())))
+def format_summary(result: dict[str, Any], out: Path) -> str:
+    """The end of a pipeline run: the result table, where the report is, how to compare runs."""
+    from tasks.summary import summary_text
+
+    lines = ["", "=" * 80, "ZPPO pipeline finished", "=" * 80, "", summary_text(result), ""]
+    lines.append(f"Report (tables beside the paper's numbers, plots): {out / 'report'}")
+    if result.get("compare_url"):
+        lines.append(f"Compare runs in MLflow: {result['compare_url']}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    from zppo_core.config import ConfigError, parse_overrides
+    """Expected errors (config, model spec, failed preflight) raise and become one line
+    (``zppo pipeline: error: ...``) without a resume hint: nothing ran. A stage that fails later
+    is reported in one line plus the hint, since completed stages are cached."""
+    from zppo_core.config import parse_overrides
+    from zppo_core.errors import format_error, is_expected
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    try:
-        overrides = parse_overrides(args.set)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    overrides = parse_overrides(args.set)
     if args.output:
         overrides["output_dir"] = args.output
-    try:
-        from flows.profiles import resolve_config
+    from flows.profiles import resolve_config
 
-        cfg = resolve_config(args.config, None if args.config else args.profile, overrides)
-    except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    cfg = resolve_config(args.config, None if args.config else args.profile, overrides)
     out = Path(cfg.output_dir).resolve()
     from zppo_core.locks import FolderBusy, folder_lock
 
@@ -118,10 +117,13 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path) 
                            benchmarks=_csv(args.benchmarks), seeds=[int(s) for s in _csv(args.seeds) or []] or None,
                            overrides=overrides)
     except Exception as e:  # noqa: BLE001 - report any stage failure the same way
-        print(f"\nzppo pipeline failed: {type(e).__name__}: {e}", file=sys.stderr)
-        print("Completed stages are cached: run the same command again to resume.", file=sys.stderr)
+        if is_expected(e):
+            raise
+        print(format_error("pipeline", f"{type(e).__name__}: {one_line_of(e)}"), file=sys.stderr)
+        print(f"Logs: {out}/train/*/*/*/train.log and the Prefect flow run. Completed stages are cached: "
+              "fix the cause and run the same command again to resume.", file=sys.stderr)
         return 1
-    print(format_summary(result))
+    print(format_summary(result, out))
     (out / "report" / "pipeline_result.json").write_text(json.dumps(redact(result), indent=1, default=str))
     print(f"\nRun folder: {out}")
     print(f"MLflow UI:  {mlflow_ui_command(result['tracking_uri'], out)}")
@@ -132,17 +134,5 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path) 
     return 0
 
 
-def missing_data(result: dict[str, Any], requested: str | None) -> list[str]:
-    """Benchmarks named one by one in ``--benchmarks`` that some evaluation skipped for lack of data."""
-    if not requested:
-        return []
-    from eval.cli import explicit_names
-
-    named = set(explicit_names(requested))
-    found = {abbr for by_method in result["evals"].values() for by_seed in by_method.values()
-             for res in by_seed.values() for abbr, r in res.items()
-             if abbr in named and r.get("skip_kind") == "data"}
-    return sorted(found)
-
-
-__all__ = ["add_arguments", "format_summary", "missing_data", "mlflow_ui_command", "prepare_environment", "run"]
+    print(format_summary(result, out))
+    (out / "report" / "pipeline_result.json").write_text(json.dumps(redact(result), indent=1, default=str))

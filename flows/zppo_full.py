@@ -16,17 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.states import Failed
 
-from tasks.common import TrackCtx, labels, slug
+from tasks.common import TrackCtx, labels, run_name, slug, stage_tag
 from tasks.curate import curate
 from tasks.evaluate import eval_flow_for
 from flows.profiles import resolve_config
 from tasks.hashing import git_sha, path_fingerprint, stable_hash
+from tasks.preflight import preflight
 from tasks.report import report
-from tasks.tracking import artifact_root, resolve_tracking_uri
+from tasks.tracking import artifact_root, compare_url, resolve_tracking_uri, run_params, ui_base
 from tasks.train import train
-from zppo_core.config import METHODS, Config, dump_config, replace
+from tasks.summary import summary_text
+from zppo_core.config import METHODS, Config, ConfigError, dump_config, replace
 from zppo_core.locks import folder_lock
+from zppo_core.preflight import PreflightError
 from zppo_core.redact import redact
 
 BASE = "base"
@@ -39,14 +43,17 @@ def _sweep(cfg: Config, students: list[str] | None, methods: list[str] | None,
     se = [int(s) for s in (seeds or cfg.pipeline.seeds or [cfg.schedule.seed])]
     bad = [m for m in me if m not in METHODS]
     if bad:
-        raise ValueError(f"methods: unknown {bad}; choose from {sorted(METHODS)}")
+        raise ConfigError(f"methods: unknown {bad}; choose from {sorted(METHODS)}")
     return st, me, se
 
 
 def _benchmarks(cfg: Config) -> list[str]:
     from eval.registry import select
 
-    return [b.abbr for b in select(cfg.eval.benchmarks)]
+    try:
+        return [b.abbr for b in select(cfg.eval.benchmarks)]
+    except KeyError as e:
+        raise ConfigError(f"eval.benchmarks: {e.args[0]}") from None
 
 
 def _result_storage(out: Path) -> str:
@@ -75,7 +82,7 @@ def _open_parent(cfg: Config, out: Path, sweep: dict[str, Any]) -> TrackCtx:
     except Exception:  # noqa: BLE001 - outside a flow run
         pass
     key = "pipeline:" + stable_hash({"out": str(out), "cfg": cfg.hash(), "sweep": sweep})
-    rid = tracker.open_run(key, f"pipeline {cfg.name}", {**tags, "stage": "pipeline",
+    rid = tracker.open_run(key, f"pipeline · {cfg.name}", {**tags, "stage": "pipeline",
                                                          "students": ",".join(sweep["students"]),
                                                          "methods": ",".join(sweep["methods"])})
     tracker.log_params(rid, {**cfg.flatten(), **{f"sweep.{k}": v for k, v in sweep.items()}, **_versions()})
@@ -96,6 +103,22 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _resolve(config: str | None, profile: str | None, students: list[str] | None, teacher: str | None,
+             methods: list[str] | None, benchmarks: list[str] | None, seeds: list[int] | None,
+             output_dir: str | None, overrides: dict[str, Any] | None) -> tuple[Config, dict[str, Any]]:
+    """The resolved config and the sweep (students, methods, seeds, benchmarks) of a flow run."""
+    ov = dict(overrides or {})
+    if teacher:
+        ov["model.teacher"] = teacher
+    if benchmarks:
+        ov["eval.benchmarks"] = list(benchmarks)
+    if output_dir:
+        ov["output_dir"] = output_dir
+    cfg = resolve_config(config, profile, ov)
+    st, me, se = _sweep(cfg, students, methods, seeds)
+    return cfg, {"students": st, "methods": me, "seeds": se, "benchmarks": _benchmarks(cfg)}
+
+
 @flow(name="zppo-full", result_serializer="json")
 def zppo_full(config: str | None = None, profile: str | None = "tiny", students: list[str] | None = None,
               teacher: str | None = None, methods: list[str] | None = None,
@@ -108,21 +131,23 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
     (registry names, families, ``all``, ``offline``), ``seeds``; ``output_dir``; ``overrides``
     (dotted config keys). Unset sweep parameters come from the config's ``tracking`` section.
     """
+    from zppo_core.console import configure
+
+    configure()  # quiet third-party output unless ZPPO_VERBOSE=1 (also in deployments' workers)
     log = get_run_logger()
-    ov = dict(overrides or {})
-    if teacher:
-        ov["model.teacher"] = teacher
-    if benchmarks:
-        ov["eval.benchmarks"] = list(benchmarks)
-    if output_dir:
-        ov["output_dir"] = output_dir
-    cfg = resolve_config(config, profile, ov)
-    st, me, se = _sweep(cfg, students, methods, seeds)
-    benches = _benchmarks(cfg)
-    out = Path(cfg.output_dir).resolve()
+    try:
+        cfg, sweep = _resolve(config, profile, students, teacher, methods, benchmarks, seeds, output_dir, overrides)
+        out = Path(cfg.output_dir).resolve()
+        log.info("zppo-full %s: %s -> %s", cfg.name, ", ".join(f"{k}={v}" for k, v in sweep.items()), out)
+        if cfg.pipeline.preflight:
+            pre = preflight(cfg.to_dict(), sweep["students"], sweep["methods"], str(out))
+            if not pre["ok"]:
+                raise PreflightError(f"preflight failed: {pre['problem']}")
+    except (ConfigError, PreflightError) as err:
+        log.error("%s", err)
+        _announce("zppo.preflight.failed" if isinstance(err, PreflightError) else "zppo.config.invalid", str(err))
+        return Failed(message=str(err), data=err)  # one line in the final state, no traceback
     out.mkdir(parents=True, exist_ok=True)
-    sweep = {"students": st, "methods": me, "seeds": se, "benchmarks": benches}
-    log.info("zppo-full %s: students=%s methods=%s seeds=%s benchmarks=%s -> %s", cfg.name, st, me, se, benches, out)
     with folder_lock(out, "zppo pipeline"):  # held already when started by `zppo pipeline`
         ctx = _open_parent(cfg, out, sweep)
         tracker = ctx.tracker()
@@ -131,11 +156,38 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
         try:
             result = _run_stages(cfg, out, sweep, ctx, _result_storage(out))
             ok = True
+            log.info("result table (n = items scored per cell):\n%s", summary_text(result))
+            log.info("report: %s   compare runs in MLflow: %s", Path(out) / "report", result.get("compare_url", ""))
             return result
         finally:
             tracker.finish(ctx.parent_run_id, ok)
             if shared:
                 os.environ.pop("PREFECT_API_URL", None)
+
+
+def _announce(event: str, message: str) -> None:
+    """Send ``message`` as an event on this flow run, and wait until it is sent:
+    ``prefect deployment run --watch`` prints the run's events (not its state message, nor its
+    logs unless the server streams them) and stops at the terminal state, so the one-line reason
+    shows there as ``<event> * <message>`` just before ``Failed``. Best effort."""
+    try:
+        from prefect.events import Event
+        from prefect.events.clients import get_events_client
+        from prefect.runtime import flow_run
+        from prefect.utilities.asyncutils import run_coro_as_sync
+
+        ev = Event(event=event, resource={"prefect.resource.id": f"zppo.flow-run.{flow_run.id}",
+                                          "prefect.resource.name": message},
+                   related=[{"prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
+                             "prefect.resource.role": "flow-run"}])
+
+        async def send() -> None:
+            async with get_events_client() as client:
+                await client.emit(ev)
+
+        run_coro_as_sync(send())
+    except Exception:  # noqa: BLE001 - the state message and the log carry it anyway
+        pass
 
 
 def _share_api_with_workers() -> bool:
@@ -163,15 +215,17 @@ def _run_stages(cfg: Config, out: Path, sweep: dict[str, Any], ctx: TrackCtx, st
 
     opts = _stage_opts(cfg, storage)
     track = ctx.to_dict()
-    cur = curate.with_options(**opts)(cfg.to_dict(), str(out / "curation"), track)
+    cur = curate.with_options(**opts, task_run_name="curate")(cfg.to_dict(), str(out / "curation"), track)
     evals: dict[str, dict[str, dict[str, Any]]] = {}
     trainings: dict[str, dict[str, Any]] = {}
+    base_runs: list[str] = []
     for student in sweep["students"]:
         evals[student] = {}
         scfg = replace(cfg, **{"model.student": student})
         if cfg.pipeline.evaluate_base:
             evals[student][BASE] = {"-": _evaluate(scfg, resolve(student), out / "eval" / slug(student) / BASE,
                                                    sweep["benchmarks"], ctx, labels(student, BASE, None), storage)}
+            base_runs.append(evals[student][BASE]["-"].pop("_run_id"))
         for method in sweep["methods"]:
             evals[student][method] = {}
             for seed in sweep["seeds"]:
@@ -180,30 +234,38 @@ def _run_stages(cfg: Config, out: Path, sweep: dict[str, Any], ctx: TrackCtx, st
                                         "data.train_path": cur["parquet"],
                                         "data.image_root": str(Path(cur["parquet"]).parent)})
                 lab = labels(student, method, seed)
-                tr = train.with_options(**opts)(rcfg.to_dict(), str(tdir), cur["content_hash"], track, lab)
+                tr = train.with_options(**opts, task_run_name=f"train[{stage_tag(lab)}]")(
+                    rcfg.to_dict(), str(tdir), cur["content_hash"], track, lab)
                 trainings[f"{slug(student)}/{method}/seed{seed}"] = tr
                 edir = out / "eval" / slug(student) / method / f"seed{seed}"
                 evals[student][method][str(seed)] = _evaluate(rcfg, tr["final_model"], edir, sweep["benchmarks"],
                                                               ctx, lab, storage, run_id=tr["run_id"])
     paper = {"pairs": list(cfg.pipeline.report_pairs), "resamples": cfg.pipeline.bootstrap_resamples,
              "seed": cfg.pipeline.bootstrap_seed}
-    rep = report.with_options(result_storage=storage)(evals, trainings, str(out / "report"), track, paper)
+    rep = report.with_options(result_storage=storage, task_run_name="report")(evals, trainings, str(out / "report"),
+                                                                             track, paper)
+    tracker = ctx.tracker()
+    run_ids = [t["run_id"] for t in trainings.values()] + base_runs
     return redact({"output_dir": str(out), "curation": cur, "trainings": trainings, "evals": evals, "report": rep,
                    "parent_run_id": ctx.parent_run_id, "tracking_uri": ctx.tracking_uri,
-                   "experiment": ctx.experiment, "flow_run_id": ctx.tags.get("prefect_flow_run_id", "")})
+                   "experiment": ctx.experiment, "flow_run_id": ctx.tags.get("prefect_flow_run_id", ""),
+                   "compare_url": compare_url(ui_base(ctx.tracking_uri), tracker.experiment_id, run_ids)})
 
 
 def _evaluate(cfg: Config, model: str, out: Path, benchmarks: list[str], ctx: TrackCtx, lab: dict[str, str],
               storage: str, run_id: str | None = None) -> dict[str, Any]:
     """Evaluate one model on every benchmark (nested flow); opens the base run when none is given."""
-    if run_id is None:
+    base = run_id is None
+    if base:
         tracker = ctx.tracker()
-        run_id = tracker.open_run(f"base:{out}", f"{lab['student']} / base", {**ctx.tags, **lab, "stage": "eval"},
+        run_id = tracker.open_run(f"base:{out}", run_name(lab), {**ctx.tags, **lab, "stage": "eval"},
                                   ctx.parent_run_id)
+        tracker.log_params(run_id, run_params(lab))
         tracker.finish(run_id)
     cd = cfg.to_dict()
-    return eval_flow_for(cd)(model, benchmarks, str(out), cd, ctx.to_dict(), run_id, lab, storage,
-                             path_fingerprint(model))
+    res = eval_flow_for(cd, f"evaluate[{stage_tag(lab)}]")(model, benchmarks, str(out), cd, ctx.to_dict(), run_id,
+                                                            lab, storage, path_fingerprint(model))
+    return {**res, "_run_id": run_id} if base else res
 
 
 __all__ = ["BASE", "resolve_config", "zppo_full"]

@@ -54,6 +54,33 @@ def labels(student: str, method: str, seed: int | None) -> dict[str, str]:
     return {"student": student, "method": method, "seed": "" if seed is None else str(seed)}
 
 
+def short_name(spec: str) -> str:
+    """What a reader calls a model: ``builtin:tiny-qwen3.5-vl?warmstart=0`` -> ``tiny-qwen3.5-vl``,
+    ``Qwen/Qwen3.5-2B`` -> ``Qwen3.5-2B``, ``/ckpt/zppo-2b/final_model`` -> ``zppo-2b/final_model``."""
+    body = spec[len("builtin:"):] if spec.startswith("builtin:") else spec
+    body = body.split("?", 1)[0].rstrip("/")
+    parts = [p for p in re.split(r"[/\\]", body) if p]
+    if not parts:
+        return spec
+    return "/".join(parts[-2:]) if len(parts) > 2 else parts[-1]
+
+
+def stage_tag(lab: dict[str, str]) -> str:
+    """``tiny-qwen3.5-vl/zppo/s0`` (Prefect task run names: ``train[...]``, ``eval[...]``)."""
+    seed = f"/s{lab['seed']}" if lab.get("seed") else ""
+    return f"{short_name(lab['student'])}/{lab['method']}{seed}"
+
+
+def run_name(lab: dict[str, str], lead: str = "") -> str:
+    """MLflow run name leading with what differs between runs: ``zppo · tiny-qwen3.5-vl · s0``
+    (``lead`` first when given, e.g. the benchmark of an evaluation run)."""
+    parts = [lead] if lead else []
+    parts += [lab["method"], short_name(lab["student"])]
+    if lab.get("seed"):
+        parts.append(f"s{lab['seed']}")
+    return " · ".join(parts)
+
+
 def stage_logger() -> logging.Logger | logging.LoggerAdapter:
     """Prefect's run logger inside a task/flow, the module logger elsewhere (unit tests)."""
     try:
@@ -75,4 +102,4 @@ def json_safe(obj: Any) -> Any:
     return str(obj)
 
 
-__all__ = ["TrackCtx", "json_safe", "labels", "slug", "stage_logger"]
+__all__ = ["TrackCtx", "json_safe", "labels", "run_name", "short_name", "slug", "stage_logger", "stage_tag"]

@@ -33,14 +33,15 @@ def curate_key(context: Any, parameters: dict[str, Any]) -> str:
 
 
 def _progress(log: Any) -> Any:
-    last: dict[str, int] = {}
+    """One progress line per curation stage every ~10 % (rows done / total, elapsed, ETA)."""
+    from zppo_core.console import ProgressLine
+
+    lines: dict[str, ProgressLine] = {}
 
     def report(stage: str, done: int | None = None, total: int | None = None, **_: Any) -> None:
-        # log each stage once per ~10 % so long curations show progress without flooding
-        pct = int(10 * (done or 0) / total) if total else -1
-        if last.get(stage) != pct:
-            last[stage] = pct
-            log.info("curation: %s %s", stage, f"{done}/{total}" if total else (done if done else ""))
+        if stage not in lines:
+            lines[stage] = ProgressLine(f"curate: {stage}", "rows", log.info)
+        lines[stage].update(int(done or 0), total)
 
     return report
 

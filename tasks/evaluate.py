@@ -3,9 +3,11 @@ and the ``evaluate-model`` flow that runs them in parallel (bounded by
 ``pipeline.eval_concurrency`` worker processes, plus the ``zppo-eval`` tag for a server-side concurrency
 limit: ``prefect concurrency-limit create zppo-eval N``).
 
-Every benchmark gets a nested MLflow run (accuracy, n, per-item records parquet); its accuracy is
-also logged as ``eval/<benchmark>/accuracy`` on the (student, method) run, with family averages
-as ``eval/family/<family>/avg``, so the UI's compare view puts methods side by side.
+Every benchmark gets a nested MLflow run named ``<benchmark> · <method> · <student> · s<seed>``
+(accuracy, n, per-item records as parquet and as an MLflow table the UI previews); its accuracy
+is also logged as ``eval/acc/<benchmark>`` on the (student, method, seed) run, with family
+averages as ``eval/family_avg/<family>``, so the UI's compare view puts methods side by side.
+Prefect task runs are named ``eval[<student>/<method>/s<seed>/<benchmark>]``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from tasks.common import TrackCtx, json_safe, stage_logger
+from tasks.common import TrackCtx, json_safe, run_name, stage_logger, stage_tag
 from tasks.hashing import path_fingerprint, stage_key
 from tasks.retry import retry_transient
+from tasks.tracking import run_params
 from zppo_core.config import config_from_dict
 
 EVAL_TAG = "zppo-eval"
@@ -55,8 +58,9 @@ def evaluate_benchmark(model: str, benchmark: str, out_dir: str, cfg: dict[str, 
     conf = config_from_dict(cfg)
     ctx = TrackCtx.from_dict(track)
     tracker = ctx.tracker()
-    child = tracker.open_run(f"eval:{Path(out_dir).resolve() / benchmark}", f"eval {benchmark} ({lab['method']})",
+    child = tracker.open_run(f"eval:{Path(out_dir).resolve() / benchmark}", run_name(lab, benchmark),
                              {**ctx.tags, **lab, "stage": "eval", "benchmark": benchmark}, run_id)
+    tracker.log_params(child, {**run_params(lab), "benchmark": benchmark})
     ok = False
     try:
         log.info("eval %s/%s on %s ...", lab["student"], lab["method"], benchmark)
@@ -65,7 +69,8 @@ def evaluate_benchmark(model: str, benchmark: str, out_dir: str, cfg: dict[str, 
             res = _skipped(benchmark, reason)
         else:
             res = evaluate(model, benchmark, out_dir, eval_cfg=conf.eval, model_cfg=conf.model,
-                           max_items=conf.eval.max_items or None, progress=_progress(log, benchmark))
+                           max_items=conf.eval.max_items or None,
+                           progress=_progress(log, f"eval[{stage_tag(lab)}/{benchmark}]"))
         res = json_safe(res)
         if res.get("skipped"):
             tracker.client.set_tag(child, "skipped", res["skipped"])
@@ -73,11 +78,12 @@ def evaluate_benchmark(model: str, benchmark: str, out_dir: str, cfg: dict[str, 
             do_not_cache()
         else:
             tracker.log_metrics(child, {"accuracy": res["accuracy"], "n": res.get("n", 0)})
-            tracker.log_metrics(run_id, {f"eval/{benchmark}/accuracy": res["accuracy"]})
+            tracker.log_metrics(run_id, {acc_key(benchmark): res["accuracy"]})
             log.info("eval %s/%s on %s: %.1f (n=%s)", lab["student"], lab["method"], benchmark,
                      res["accuracy"], res.get("n"))
         if res.get("records"):
             tracker.log_artifact(child, res["records"], "records")
+            tracker.log_table(child, _preview(res["records"]), f"records/{benchmark}_items.json")
         res["run_id"] = child
         ok = True
         return res
@@ -128,11 +134,29 @@ def _skipped(benchmark: str, reason: str) -> dict[str, Any]:
             "records": None, "skipped": reason, "skip_kind": "modality"}
 
 
-def _progress(log: Any, benchmark: str) -> Any:
-    def report(done: int, total: int) -> None:
-        log.info("eval %s: %d/%d items", benchmark, done, total)
+def _progress(log: Any, label: str) -> Any:
+    from zppo_core.console import ProgressLine
 
-    return report
+    line = ProgressLine(label, "items", log.info)
+    return line.update
+
+
+#: per-item rows shown in the MLflow table of a benchmark run (the parquet keeps them all)
+PREVIEW_ROWS = 500
+
+
+def _preview(records_path: str) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    return pd.read_parquet(records_path).head(PREVIEW_ROWS).to_dict("records")
+
+
+def acc_key(benchmark: str) -> str:
+    return f"eval/acc/{benchmark}"
+
+
+def family_key(family: str) -> str:
+    return f"eval/family_avg/{family}"
 
 
 def family_averages(results: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -153,18 +177,18 @@ def evaluate_model(model: str, benchmarks: list[str], out_dir: str, cfg: dict[st
     opts: dict[str, Any] = {"retries": conf.pipeline.retries, "retry_delay_seconds": conf.pipeline.retry_delay_s}
     if storage:
         opts["result_storage"] = storage
-    task_fn = evaluate_benchmark.with_options(**opts)
     futures = {
-        b: task_fn.submit(model, b, out_dir, cfg, track, run_id, lab, model_key)
+        b: evaluate_benchmark.with_options(**opts, task_run_name=f"eval[{stage_tag(lab)}/{b}]").submit(
+            model, b, out_dir, cfg, track, run_id, lab, model_key)
         for b in benchmarks
     }
     results = {b: f.result() for b, f in futures.items()}
     tracker = TrackCtx.from_dict(track).tracker()
-    tracker.log_summary(run_id, {f"eval/family/{k}/avg": v for k, v in family_averages(results).items()})
+    tracker.log_summary(run_id, {family_key(k): v for k, v in family_averages(results).items()})
     return results
 
 
-def eval_flow_for(cfg: dict[str, Any]) -> Any:
+def eval_flow_for(cfg: dict[str, Any], name: str | None = None) -> Any:
     """``evaluate_model`` with a process pool sized from ``pipeline.eval_concurrency``.
 
     Processes, not threads: each benchmark task loads its own model, and loading models from
@@ -172,7 +196,9 @@ def eval_flow_for(cfg: dict[str, Any]) -> Any:
     per task also gives every evaluation its own (GPU) memory that is freed when it ends.
     """
     n = max(1, int(cfg["pipeline"]["eval_concurrency"]))
-    return evaluate_model.with_options(task_runner=ProcessPoolTaskRunner(max_workers=n))
+    opts: dict[str, Any] = {"flow_run_name": name} if name else {}
+    return evaluate_model.with_options(task_runner=ProcessPoolTaskRunner(max_workers=n), **opts)
 
 
-__all__ = ["EVAL_TAG", "do_not_cache", "eval_flow_for", "eval_key", "evaluate_benchmark", "evaluate_model", "family_averages"]
+__all__ = ["EVAL_TAG", "acc_key", "do_not_cache", "eval_flow_for", "eval_key", "evaluate_benchmark", "evaluate_model",
+           "family_averages", "family_key"]

@@ -89,7 +89,7 @@ def report(evals: dict[str, dict[str, dict[str, dict[str, Any]]]], trainings: di
         path.write_text(f"# {student}\n\n{tables[student]}\n")
         files.append(path)
         families[student] = {m: _family_acc(r) for m, r in merged.items()}
-        fig = plots.family_bars(families[student], f"Accuracy by family — {student}")
+        fig = plots.family_bars(families[student], f"Accuracy by family — {student}", _intervals(by_method))
         files.append(_save(fig, out / f"accuracy_by_family_{slug(student)}.png"))
     curves = {label: read_jsonl(t["metrics_path"]) for label, t in trainings.items() if t.get("metrics_path")}
     if curves:
@@ -119,6 +119,18 @@ def _paper_report(tracker: Any, parent_run_id: str, out: Path, opts: dict[str, A
         return ""
     log_files(tracker.client, parent_run_id, write_report(rep, out, accs))
     return rep.markdown
+
+
+def _intervals(by_method: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """95 % intervals over seeds of each method's family averages (methods with 2+ seeds)."""
+    from tasks.summary import cells
+
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for method, per_seed in by_method.items():
+        iv = {fam: c.interval for fam, c in cells(per_seed).items() if c.interval}
+        if iv:
+            out[method] = iv
+    return out
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -5,11 +5,15 @@ tasks run in parallel threads: each call names its run, nothing depends on an "a
 
 Run hierarchy (``mlflow.parentRunId`` tags)::
 
-    pipeline <name>                      one per pipeline (re-runs of a failed pipeline continue it)
+    pipeline · <name>                    one per pipeline (re-runs of a failed pipeline continue it)
     ├── curation                         curation report, counts
-    ├── <student> / <method> / seed<s>   training step metrics, eval accuracy, family averages
-    │   └── eval <benchmark>             per-item records, accuracy
-    └── <student> / base                 the untrained student, same layout
+    ├── <method> · <student> · s<seed>   training step metrics, eval/acc/*, eval/family_avg/*,
+    │   │                                config, metrics.jsonl, curves, sample completions (tables)
+    │   └── <benchmark> · <method> · ... per-item records (parquet + an MLflow table), accuracy
+    └── base · <student>                 the untrained student, same layout
+
+Run names lead with what differs between runs, and ``method``, ``student`` and ``seed`` are also
+params, so the UI's run list and compare page show them as columns.
 
 Every run carries the same tag set (student, teacher, method, seed, git_sha, config_hash, stage)
 so runs compare side by side in the UI. A run is found again by its ``zppo.key`` tag, which is how
@@ -53,6 +57,28 @@ def artifact_root(output_dir: str | Path) -> str:
 
 def resolve_tracking_uri(configured: str, output_dir: str | Path) -> str:
     return configured or default_tracking_uri(output_dir)
+
+
+#: where ``make mlflow-ui`` / ``mlflow ui`` serves a local store
+LOCAL_UI = "http://127.0.0.1:5000"
+#: longest text kept per cell of an MLflow table (prompts and completions can be long)
+TABLE_TEXT_CHARS = 4000
+
+
+def ui_base(tracking_uri: str) -> str:
+    """The MLflow UI that shows ``tracking_uri``: the server itself, else the local ``mlflow ui``."""
+    return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else LOCAL_UI
+
+
+def compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str:
+    """MLflow's run-comparison page of ``run_ids`` (methods side by side)."""
+    ids = ",".join(f'"{r}"' for r in run_ids)
+    return f'{base}/#/compare-runs?runs=[{ids}]&experiments=["{experiment_id}"]'
+
+
+def run_params(lab: Mapping[str, str]) -> dict[str, str]:
+    """The params a comparison sorts by, as short top-level keys: ``method``, ``student``, ``seed``."""
+    return {"method": lab["method"], "student": lab["student"], "seed": lab.get("seed") or "-"}
 
 
 # -- names and values -------------------------------------------------------------------------
@@ -219,19 +245,39 @@ class Tracker:
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         self.client.log_figure(run_id, figure, artifact_file)
 
+    def log_table(self, run_id: str, rows: list[Mapping[str, Any]], artifact_file: str) -> None:
+        """Rows as an MLflow table (previewed in the UI's artifact view and ``mlflow.load_table``);
+        text cells cut at :data:`TABLE_TEXT_CHARS`."""
+        if not rows:
+            return
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        data = {c: [_cell(r.get(c)) for r in rows] for c in cols}
+        self.client.log_table(run_id, data=data, artifact_file=artifact_file)
+
+
+def _cell(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float)):
+        return v
+    text = v if isinstance(v, str) else json.dumps(v, default=str)
+    return text if len(text) <= TABLE_TEXT_CHARS else text[:TABLE_TEXT_CHARS] + " ..."
+
 
 __all__ = [
     "KEY_TAG",
     "KEY_TEXT_TAG",
     "key_tag",
+    "LOCAL_UI",
     "LAST_STEP_TAG",
     "Tracker",
     "artifact_root",
+    "compare_url",
     "default_tracking_uri",
     "is_secret_key",
     "numeric_metrics",
     "read_jsonl",
     "resolve_tracking_uri",
+    "run_params",
     "safe_params",
     "sanitize_key",
+    "ui_base",
 ]

@@ -7,6 +7,11 @@
   seed) MLflow run with their ``step``. The run id is stored in every checkpoint by the trainer;
   a resumed stage reads it back (``latest_run_id``) and continues the same run, skipping steps
   that run already has (no duplicate step metrics).
+* The run is named ``<method> · <student> · s<seed>`` with ``method``/``student``/``seed`` params;
+  at the end it gets the resolved config, ``metrics.jsonl``, its curves and the sample
+  completions (``samples.jsonl``, BCQ/NCQ prompts included) as an MLflow table. The console
+  shows one progress line per step with an ETA; the trainer's own output is in ``train.log``
+  (and on the console with ``--verbose``).
 * Cache key: the resolved per-run config, the curated data's content hash, the code version of
   ``zppo_core``. A failed stage is not cached, so a re-run relaunches the trainer, which resumes
   from its latest checkpoint.
@@ -26,11 +31,12 @@ from typing import Any
 
 from prefect import task
 
-from tasks.common import TrackCtx, json_safe, stage_logger
+from tasks.common import TrackCtx, json_safe, run_name, stage_logger, stage_tag
 from tasks.hashing import REPO_ROOT, path_fingerprint, stage_key
 from tasks.launch import StreamedProcess, build_command, child_env
 from tasks.retry import InjectedFault, TransientStageError, classify_log, retry_transient
-from tasks.tracking import read_jsonl
+from tasks.tracking import read_jsonl, run_params
+from zppo_core.console import ProgressLine
 from zppo_core.config import config_from_dict, dump_config
 from zppo_core.redact import SECRETS_ENV, masked_values
 
@@ -74,12 +80,29 @@ def _open_training_run(ctx: TrackCtx, cfg: dict[str, Any], train_dir: Path, lab:
     from zppo_core.trainer.checkpoint import latest_run_id
 
     tracker = ctx.tracker()
-    name = f"{lab['student']} / {lab['method']} / seed{lab['seed']}"
     tags = {**ctx.tags, **lab, "stage": "train", "run_config_hash": config_from_dict(cfg).hash()}
-    rid = tracker.open_run(f"train:{train_dir.resolve()}", name, tags, ctx.parent_run_id,
+    rid = tracker.open_run(f"train:{train_dir.resolve()}", run_name(lab), tags, ctx.parent_run_id,
                            run_id=latest_run_id(train_dir))
-    tracker.log_params(rid, config_from_dict(cfg).flatten())
+    tracker.log_params(rid, {**run_params(lab), **config_from_dict(cfg).flatten()})
     return rid
+
+
+def log_run_artifacts(tracker: Any, run_id: str, out: Path, label: str) -> None:
+    """What a reader of one training run wants beside its metrics: the resolved config, the
+    step metrics file, its reward / replay-buffer curves and the sample completions as a table."""
+    from tasks import plots
+    from zppo_core.trainer.samples import SAMPLES_FILE
+
+    tracker.log_artifact(run_id, out / "config.yaml", "config")
+    tracker.log_artifact(run_id, out / "metrics.jsonl", "metrics")
+    rows = read_jsonl(out / "metrics.jsonl")
+    if rows:
+        for name, fig in (("reward_curves.png", plots.reward_curves({label: rows})),
+                          ("replay_buffer.png", plots.buffer_curves({label: rows}))):
+            tracker.log_figure(run_id, fig, f"plots/{name}")
+            plots.close(fig)
+    samples = read_jsonl(out / SAMPLES_FILE)
+    tracker.log_table(run_id, samples, "samples/completions.json")
 
 
 @task(name="train", cache_key_fn=train_key, persist_result=True, result_serializer="json",
@@ -101,29 +124,32 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
     run_id = _open_training_run(ctx, cfg, out, lab)
     ckpts = list_checkpoints(out)
     resumed_from = ckpts[-1][0] if ckpts else 0
+    tag = f"train[{stage_tag(lab)}]"
     if resumed_from:
-        log.info("train %s/%s: resuming from checkpoint step %d", lab["student"], lab["method"], resumed_from)
+        log.info("%s: resuming from checkpoint step %d", tag, resumed_from)
     cmd = build_command(cfg_path, out, launcher=conf.pipeline.launcher,
                         accelerate_config=_abs(conf.pipeline.accelerate_config), run_id=run_id)
     total = conf.schedule.total_steps
     fault = _fault_step()
     metrics_path = out / "metrics.jsonl"
-    state = {"seen": 0}
+    state = {"seen": resumed_from}
+    line = ProgressLine(tag, "steps", log.info, every=0.0, start=resumed_from)
 
     def tick() -> None:
         rows = read_jsonl(metrics_path)
         tracker.log_step_rows(run_id, rows)
         step = max((int(r["step"]) for r in rows), default=0)
         if step > state["seen"]:
+            if state["seen"] == resumed_from:  # first step of this launch: pace from its step time
+                line.restart_pace(step - 1, float(rows[-1].get("perf/step_time_s", 0.0)))
             state["seen"] = step
-            log.info("train %s/%s: step %d/%d", lab["student"], lab["method"], step, total)
+            line.update(step, total)
         if fault is not None and step >= fault and list_checkpoints(out):
             proc.kill()
             raise InjectedFault(f"{FAULT_ENV}={fault}: trainer killed after step {step}")
 
     extra = {RUN_ID_ENV: run_id, **({SECRETS_ENV: json.dumps(secrets)} if secrets else {})}
-    proc = StreamedProcess(cmd, env=child_env(extra), cwd=REPO_ROOT,
-                           on_line=lambda line: log.info("[trainer] %s", line), log_file=out / "train.log")
+    proc = StreamedProcess(cmd, env=child_env(extra), cwd=REPO_ROOT, on_line=_forward(log), log_file=out / "train.log")
     ok = False
     try:
         rc = proc.wait(conf.pipeline.poll_interval_s, tick)
@@ -132,6 +158,7 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
             err = TransientStageError if classify_log(tail) else RuntimeError
             raise err(f"trainer exited with code {rc} (log: {out / 'train.log'}):\n{tail}")
         result = _collect(out, run_id, resumed_from, _last_json_line(proc.tail))
+        log_run_artifacts(tracker, run_id, out, stage_tag(lab))
         if result.get("parallel"):  # the layout the trainer used (the config may say "auto")
             par = result["parallel"]
             tracker.log_params(run_id, {"parallel.layout": par["strategy"], "parallel.world_size": par["world_size"]})
@@ -150,6 +177,20 @@ def _log_dashboards(tracker: Any, run_id: str, out: Path, lab: dict[str, str]) -
         log_training_dashboards(tracker, run_id, out, f"{lab['student']} / {lab['method']} / seed{lab['seed']}")
     except Exception as e:  # noqa: BLE001 - a figure never fails a finished training
         stage_logger().warning("dashboards of %s not logged: %s", out, e)
+
+
+def _forward(log: Any) -> Any:
+    """Trainer output goes to ``train.log``; on the console only with ``--verbose`` (the stage
+    prints its own progress line, and a failure carries the log's tail)."""
+    from zppo_core.console import is_verbose
+
+    verbose = is_verbose()
+
+    def on_line(text: str) -> None:
+        if verbose and text.strip():
+            log.info("[trainer] %s", text)
+
+    return on_line
 
 
 def _abs(path: str) -> str:

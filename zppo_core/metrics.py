@@ -155,11 +155,12 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
 #: abbreviation (e.g. ``AI2D``, ``OfflineVLM``), ``<family>`` one of VLM / LLM / Video, ``<count>`` a
 #: key path of ``run_curation``'s ``counts`` dict (nested keys joined by ``/``).
 PIPELINE_METRICS: dict[str, MetricSpec] = {
-    "eval/<benchmark>/accuracy": MetricSpec(
-        "accuracy of a (student, method) run on one benchmark (on the student x method run)", "percent 0-100"
+    "eval/acc/<benchmark>": MetricSpec(
+        "accuracy of a (student, method, seed) training run or a base run on one benchmark; one section "
+        "`eval/acc` in the UI, one column per benchmark in the compare view", "percent 0-100"
     ),
-    "eval/family/<family>/avg": MetricSpec(
-        "mean accuracy over the family's evaluated (not skipped) benchmarks", "percent 0-100"
+    "eval/family_avg/<family>": MetricSpec(
+        "mean accuracy over the family's evaluated (not skipped) benchmarks, on the same runs", "percent 0-100"
     ),
     "accuracy": MetricSpec("accuracy on the benchmark of a nested `eval <benchmark>` run", "percent 0-100"),
     "n": MetricSpec("items scored in a nested `eval <benchmark>` run", "count"),

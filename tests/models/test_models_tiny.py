@@ -73,10 +73,12 @@ def test_tiny_vlm_processor_and_forward(tiny_vlm_dir):
     assert out.logits.shape[:2] == inputs["input_ids"].shape
 
 
-def test_parse_spec_and_passthrough():
+def test_parse_spec_and_passthrough(tmp_path):
     assert parse_spec("builtin:tiny-qwen3?warmstart=0") == ("tiny-qwen3", {"warmstart": "0"})
     assert resolve("Qwen/Qwen3.5-2B") == "Qwen/Qwen3.5-2B"
-    assert resolve("/some/local/dir") == "/some/local/dir"
+    assert resolve(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(FileNotFoundError, match="local path /some/local/dir does not exist"):
+        resolve("/some/local/dir")
     for bad in ("builtin:nope", "builtin:tiny-qwen3?x=1", "builtin:tiny-qwen3?warmstart=2",
                 "builtin:smollm2-135m-instruct?warmstart=0", "builtin:tiny-qwen3?warmstart"):
         with pytest.raises(ModelSpecError):

@@ -43,6 +43,7 @@ def test_deploy_and_run_tiny_deployment(tmp_path, prefect_server):
         assert run.returncode == 0, text[-3000:] + (tmp_path / "worker.log").read_text()[-5000:]
         assert "Completed" in text
         assert (tmp_path / "run" / "report" / "results.json").exists()
+        _paper_sweep_stops_at_preflight(tmp_path, env, prefect_server)
     finally:
         # the process worker exits on SIGINT (not reliably on SIGTERM); stopped by its PID
         if worker.poll() is None:
@@ -53,3 +54,22 @@ def test_deploy_and_run_tiny_deployment(tmp_path, prefect_server):
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
         wlog.close()
+
+
+def _paper_sweep_stops_at_preflight(tmp_path, env: dict, api: str) -> None:
+    """The paper's sweep on a host without its 8 GPUs fails in the preflight task, before
+    curation, and ``--watch`` / the flow run's final state message name the GPUs in one line."""
+    import httpx
+
+    params = {"output_dir": str(tmp_path / "paper")}
+    run = _prefect(["deployment", "run", "zppo-full/qwen-sweep", "--params", json.dumps(params), "--watch",
+                    "--watch-timeout", "600"], env, timeout=660)
+    text = " ".join((run.stdout + run.stderr).split())  # the CLI wraps long lines
+    assert run.returncode == 1, text[-3000:]
+    assert "zppo.preflight.failed * preflight failed: gpus: 8 training processes per machine" in text, text[-3000:]
+    body = {"deployments": {"name": {"any_": ["qwen-sweep"]}}, "limit": 5}
+    runs = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=30).json()
+    state = runs[0]["state"]
+    assert state["type"] == "FAILED" and state["message"].startswith("preflight failed: gpus: ")
+    assert "\n" not in state["message"]
+    assert not (tmp_path / "paper" / "curation").exists()  # stopped before any expensive stage

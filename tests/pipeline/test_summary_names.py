@@ -1,0 +1,74 @@
+"""The end-of-pipeline table (n, Δ vs Base, intervals over seeds), run / task names, compare URL,
+seed bands in plots."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks import plots
+from tasks.common import labels, run_name, short_name, stage_tag
+from tasks.summary import cells, student_table, t_interval
+from tasks.tracking import compare_url, run_params, ui_base
+
+
+def _r(fam, acc, n):
+    return {"family": fam, "accuracy": acc, "n": n, "skipped": None}
+
+
+EVALS = {
+    "base": {"-": {"A": _r("VLM", 40.0, 10), "B": _r("VLM", 60.0, 10), "C": _r("LLM", 30.0, 5)}},
+    "zppo": {"0": {"A": _r("VLM", 50.0, 10), "B": _r("VLM", 70.0, 10), "C": _r("LLM", 30.0, 5)},
+             "1": {"A": _r("VLM", 60.0, 10), "B": _r("VLM", 80.0, 10),
+                   "C": {"family": "LLM", "accuracy": None, "n": 0, "skipped": "no data"}}},
+}
+
+
+def test_cells_mean_n_and_interval_over_seeds():
+    c = cells(EVALS["zppo"])
+    # VLM family: seed 0 -> 60, seed 1 -> 70; mean 65, sd 7.071, t(1)=12.706 -> half 12.706*7.071/sqrt(2) = 63.53
+    assert c["VLM"].mean == 65.0 and c["VLM"].n == 40 and c["VLM"].seeds == 2
+    lo, hi = c["VLM"].interval
+    assert round(lo, 2) == 1.47 and round(hi, 2) == 128.53
+    assert c["LLM"].mean == 30.0 and c["LLM"].n == 5 and c["LLM"].interval is None  # one seed scored it
+    assert t_interval([1.0]) is None
+
+
+def test_student_table_rows_and_delta():
+    lines = student_table(EVALS).splitlines()
+    assert lines[0].split() == ["method", "seeds", "LLM", "VLM", "Δ", "LLM", "Δ", "VLM"]
+    assert lines[2].split() == ["Base", "-", "30.0", "(n=5)", "50.0", "(n=20)"]
+    assert lines[3].split() == ["+ZPPO", "2", "30.0", "(n=5)", "65.0", "[1.5,", "128.5]", "(n=40)", "+0.0", "+15.0"]
+
+
+def test_names_lead_with_what_differs():
+    lab = labels("builtin:tiny-qwen3.5-vl", "zppo", 0)
+    assert run_name(lab) == "zppo · tiny-qwen3.5-vl · s0"
+    assert run_name(labels("Qwen/Qwen3.5-2B", "base", None), "AI2D") == "AI2D · base · Qwen3.5-2B"
+    assert stage_tag(lab) == "tiny-qwen3.5-vl/zppo/s0"
+    assert short_name("/ckpt/zppo-2b/final_model") == "zppo-2b/final_model"
+    assert run_params(lab) == {"method": "zppo", "student": "builtin:tiny-qwen3.5-vl", "seed": "0"}
+
+
+def test_compare_url():
+    assert ui_base("sqlite:///x/mlflow.db") == "http://127.0.0.1:5000"
+    assert ui_base("http://mlflow.lab:5000/") == "http://mlflow.lab:5000"
+    assert compare_url("http://h:5000", "3", ["a", "b"]) == 'http://h:5000/#/compare-runs?runs=["a","b"]&experiments=["3"]'
+
+
+def test_seed_groups_and_band():
+    assert plots.seed_groups(["t/zppo/seed0", "t/zppo/seed1", "t/grpo/seed0"]) == {
+        "t/zppo": ["t/zppo/seed0", "t/zppo/seed1"], "t/grpo": ["t/grpo/seed0"]}
+    xs, mean, lo, hi = plots.band([([1, 2, 3], [0.0, 0.5, 1.0]), ([1, 2], [1.0, 0.5])])
+    assert (xs, mean, lo, hi) == ([1, 2], [0.5, 0.5], [0.0, 0.5], [1.0, 0.5])
+
+
+def test_reward_plot_has_integer_steps_and_a_seed_band():
+    rows = lambda off: [{"step": s, "reward/plain_mean": 0.1 * s + off} for s in (1, 2, 3)]  # noqa: E731
+    fig = plots.reward_curves({"t/zppo/seed0": rows(0.0), "t/zppo/seed1": rows(0.2)})
+    ax = fig.axes[0]
+    ax.figure.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert [l.get_label() for l in ax.get_lines()] == ["t/zppo (mean of 2 seeds)"]
+    assert len(ax.collections) == 1  # the min-max band
+    plots.close(fig)
