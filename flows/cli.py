@@ -129,10 +129,29 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path) 
     print(f"MLflow UI:  {mlflow_ui_command(result['tracking_uri'], out)}")
     missing = missing_data(result, args.benchmarks)
     if missing:
-        print(f"zppo pipeline: no data for the requested benchmark(s) {', '.join(missing)}", file=sys.stderr)
+        print(format_error("pipeline", f"no data for the requested benchmark(s) {', '.join(missing)}"), file=sys.stderr)
         return 1
     return 0
 
 
-    print(format_summary(result, out))
-    (out / "report" / "pipeline_result.json").write_text(json.dumps(redact(result), indent=1, default=str))
+def missing_data(result: dict[str, Any], requested: str | None) -> list[str]:
+    """Benchmarks named one by one in ``--benchmarks`` that some evaluation skipped for lack of data."""
+    if not requested:
+        return []
+    from eval.cli import explicit_names
+
+    named = set(explicit_names(requested))
+    found = {abbr for by_method in result["evals"].values() for by_seed in by_method.values()
+             for res in by_seed.values() for abbr, r in res.items()
+             if abbr in named and r.get("skip_kind") == "data"}
+    return sorted(found)
+
+
+def one_line_of(exc: BaseException) -> str:
+    from zppo_core.errors import one_line
+
+    return one_line(exc)
+
+
+__all__ = ["add_arguments", "format_summary", "missing_data", "mlflow_ui_command", "one_line_of",
+           "prepare_environment", "run"]

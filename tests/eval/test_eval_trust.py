@@ -101,14 +101,20 @@ def _cli(argv: list[str]) -> int:
 
 def test_explicit_benchmark_without_data_exits_nonzero(tmp_path, capsys) -> None:
     # offline, AI2D's data cannot be loaded: named one by one, that is an error, not a pass
-    assert _cli(["--model", "m", "--benchmarks", "AI2D", "--out", str(tmp_path), "--no-judge"]) == 1
+    model = tmp_path / "model"  # an existing local folder: passes the model-spec preflight
+    model.mkdir()
+    assert _cli(["--model", str(model), "--benchmarks", "AI2D", "--out", str(tmp_path), "--no-judge",
+                 "--set", "model.student_backend=transformers"]) == 1
     out = capsys.readouterr().out
     assert "skipped: data unavailable" in out and "no data for the requested benchmark(s) AI2D" in out
     assert explicit_names("VLM,AI2D,offline,all") == ["AI2D"]
 
 
 def test_eval_refuses_a_folder_in_use(tmp_path, capsys) -> None:
+    model = tmp_path.parent / f"{tmp_path.name}-model"  # an existing local folder outside the locked one
+    model.mkdir()
     with lock_held(tmp_path) as pid:
-        rc = _cli(["--model", "m", "--benchmarks", "AI2D", "--out", str(tmp_path), "--no-judge"])
+        rc = _cli(["--model", str(model), "--benchmarks", "AI2D", "--out", str(tmp_path), "--no-judge",
+                 "--set", "model.student_backend=transformers"])
     assert rc == 3 and f"PID {pid}" in capsys.readouterr().out
     assert not (tmp_path / "AI2D").exists()  # nothing was written by the refused writer
