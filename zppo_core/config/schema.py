@@ -73,6 +73,23 @@ class ModelConfig:
     trust_remote_code: bool = False
     min_pixels: int = 256 * 32 * 32
     max_pixels: int = 1280 * 32 * 32
+    #: how trained weights reach a vLLM student engine each step: memory (full bf16 tensors
+    #: streamed parameter by parameter into the engine's weight loader; the engine then runs in
+    #: the trainer process, external_launcher) | disk (safetensors folder re-read by the engine)
+    weight_sync: str = "memory"
+    #: vLLM sleep mode of the colocated student engine around the update: 0 = off (engine keeps
+    #: its memory), 1 = offload weights to CPU + drop KV cache, 2 = drop both (weights reloaded)
+    vllm_sleep_level: int = 1
+    #: GPUs (node-local indices) on which the training stage starts `vllm serve` for the teacher
+    #: / judge when their URL answers nothing; reserved from the training ranks. [] = never start
+    teacher_gpus: list[int] = field(default_factory=list)
+    judge_gpus: list[int] = field(default_factory=list)
+    #: interpreter of the environment that has vLLM for those servers ("" = this interpreter)
+    server_python: str = ""
+    #: context length of a started teacher / judge server
+    server_max_model_len: int = 32_768
+    #: seconds to wait for a started server to answer /v1/models
+    server_startup_timeout_s: float = 1_800.0
 
 
 @dataclass
@@ -91,6 +108,10 @@ class RolloutConfig:
     teacher_tp: int = 1
     #: fraction of GPU memory for a colocated vLLM student engine
     gpu_memory_utilization: float = 0.5
+    #: context of the student engine: prompt (a BCQ/NCQ prompt holds teacher text) + response
+    student_max_model_len: int = 32_768
+    #: tokens the student engine schedules per forward (prefill chunking); >= its max_model_len
+    max_num_batched_tokens: int = 32_768
 
 
 @dataclass
@@ -224,6 +245,23 @@ class CurationConfig:
     #: image-token rule of the student's processor (Qwen3.5: patch 16, merge 2; App. B.2 pixels)
     min_pixels: int = 256 * 32 * 32
     max_pixels: int = 1280 * 32 * 32
+    #: how trained weights reach a vLLM student engine each step: memory (full bf16 tensors
+    #: streamed parameter by parameter into the engine's weight loader; the engine then runs in
+    #: the trainer process, external_launcher) | disk (safetensors folder re-read by the engine)
+    weight_sync: str = "memory"
+    #: vLLM sleep mode of the colocated student engine around the update: 0 = off (engine keeps
+    #: its memory), 1 = offload weights to CPU + drop KV cache, 2 = drop both (weights reloaded)
+    vllm_sleep_level: int = 1
+    #: GPUs (node-local indices) on which the training stage starts `vllm serve` for the teacher
+    #: / judge when their URL answers nothing; reserved from the training ranks. [] = never start
+    teacher_gpus: list[int] = field(default_factory=list)
+    judge_gpus: list[int] = field(default_factory=list)
+    #: interpreter of the environment that has vLLM for those servers ("" = this interpreter)
+    server_python: str = ""
+    #: context length of a started teacher / judge server
+    server_max_model_len: int = 32_768
+    #: seconds to wait for a started server to answer /v1/models
+    server_startup_timeout_s: float = 1_800.0
     patch_size: int = 16
     merge_size: int = 2
     max_aspect_ratio: float = 200.0
@@ -378,6 +416,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"parallel.strategy: {cfg.parallel.strategy!r} not in auto|fsdp2|ddp|single")
     if cfg.parallel.logprob_chunk < 0:
         raise ConfigError("parallel.logprob_chunk must be >= 0 (0 = no chunking)")
+    if cfg.model.weight_sync not in ("memory", "disk"):
+        raise ConfigError(f"model.weight_sync: {cfg.model.weight_sync!r} not in memory|disk")
+    if cfg.model.vllm_sleep_level not in (0, 1, 2):
+        raise ConfigError(f"model.vllm_sleep_level: {cfg.model.vllm_sleep_level!r} not in 0|1|2")
+    if set(cfg.model.teacher_gpus) & set(cfg.model.judge_gpus) and cfg.model.teacher_url != cfg.model.judge_url:
+        raise ConfigError("model.teacher_gpus and model.judge_gpus overlap while the URLs differ")
     if cfg.model.dtype not in ("bfloat16", "float16", "float32"):
         raise ConfigError(f"model.dtype: {cfg.model.dtype!r} not in bfloat16|float16|float32")
     if cfg.algo.iterations < 1:

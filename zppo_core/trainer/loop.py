@@ -45,6 +45,14 @@ def _replay_questions(parts: Parts, st: TrainerState, new_ids: set[str]) -> list
     return [payload for qid, payload in drawn if qid not in new_ids]
 
 
+def _sleep_student(parts: Parts) -> None:
+    """Put a sleep-mode student engine to sleep (level ``model.vllm_sleep_level``); engines
+    without sleep mode (transformers, the CPU build of vLLM) ignore it."""
+    sleep = getattr(parts.io.student, "sleep", None)
+    if sleep is not None and parts.cfg.model.student_backend == "vllm":
+        sleep()
+
+
 def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     """One rollout step (Algorithm 1); mutates ``st`` and the model. Returns the step's metrics."""
     cfg, dist = parts.cfg, parts.dist
@@ -67,9 +75,10 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     for g in parts.optimizer.param_groups:
         g["lr"] = lr_at(step, cfg)
     t1 = time.perf_counter()
+    _sleep_student(parts)  # colocated vLLM: free its GPU memory for the update (sleep mode)
     train_m = run_updates(parts.update, sr.rollouts, seed=seed)
     update_time = time.perf_counter() - t1
-    ck.sync_student(parts)
+    ck.sync_student(parts)  # wakes weights, loads the new ones, then wakes the KV cache
     st.step = step
     return step_metrics(
         step=step, sr=sr, outcomes=outcomes, n_new=len(new_all), n_replay=len(replay_all), buf_res=buf_res,
