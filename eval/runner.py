@@ -2,7 +2,13 @@
 judge (only where needed) -> per-item records (resumable) -> accuracy.
 
 Output folder ``<out_dir>/<abbr>/``: ``partial.jsonl`` (appended after every batch; a restart
-skips the items it holds), ``records.parquet`` and ``result.json``. A benchmark that cannot run
+skips the items it holds), ``records.parquet`` and ``result.json``.
+
+Across GPUs (:func:`evaluate_suite` with ``shard=(w, n)``): worker ``w`` of ``n`` (pinned to its
+GPU, see :mod:`eval.placement`) builds ONE engine for the model and serves every benchmark's
+items ``w, w+n, ...`` with it, appending to ``partial.<w>of<n>.jsonl``; a final unsharded pass
+(:func:`evaluate_suite` without ``shard``) finds every item done in the partials, builds no
+engine, and writes the records and the result. A benchmark that cannot run
 here (no video decoder, data not available, a required judge missing) returns
 ``skipped=<reason>`` and ``accuracy=None`` — never a zero.
 """
@@ -34,10 +40,7 @@ def _judge_from(judge: Any, eval_cfg: EvalConfig, model_cfg: ModelConfig) -> Jud
         return Judge(judge, params, eval_cfg.judge_prompt_dir)
     if not eval_cfg.use_judge:
         return None
-    from zppo_core.engines.factory import build_backend
-
-    kw: dict[str, Any] = {"base_url": model_cfg.judge_url} if model_cfg.judge_backend == "openai" else {}
-    return Judge(build_backend(model_cfg.judge_backend, model_cfg.judge, **kw), params, eval_cfg.judge_prompt_dir)
+    return Judge(_judge_backend(model_cfg), params, eval_cfg.judge_prompt_dir)
 
 
 def _student(model: Any, backend: GenerationBackend | None, model_cfg: ModelConfig, eval_cfg: EvalConfig) -> Any:
@@ -99,6 +102,55 @@ def _apply_judge(b: registry.Benchmark, batch: list[EvalItem], recs: list[dict[s
             recs[i]["extracted"] = v.extracted
 
 
+class LazyBackend:
+    """A generation backend built on first use by ``build()`` and then reused: one engine per
+    model for every benchmark of a suite (``builds`` counts constructions)."""
+
+    def __init__(self, build: Callable[[], GenerationBackend]) -> None:
+        self._build = build
+        self._backend: GenerationBackend | None = None
+        self.builds = 0
+
+    def get(self) -> GenerationBackend:
+        if self._backend is None:
+            self._backend = self._build()
+            self.builds += 1
+        return self._backend
+
+    def generate(self, requests: list[Any], n: int, params: SamplingParams) -> list[list[Any]]:
+        return self.get().generate(requests, n, params)
+
+
+def evaluate_suite(model: Any, benchmarks: list[str | registry.Benchmark], out_dir: str | Path, *,
+                   eval_cfg: EvalConfig, model_cfg: ModelConfig, shard: tuple[int, int] | None = None,
+                   backend: GenerationBackend | None = None, judge: Any = None,
+                   max_items: int | None = None) -> dict[str, Any]:
+    """Evaluate ``model`` on every benchmark with ONE student engine (and one judge engine),
+    built lazily on the first item that needs it. ``shard=(w, n)``: only this worker's items
+    (no results written; merge with a final call without ``shard``). Returns ``{abbr: result}``.
+    """
+    student = backend or LazyBackend(lambda: _student(model, None, model_cfg, eval_cfg))
+    if judge is None and eval_cfg.use_judge:
+        judge = LazyBackend(lambda: _judge_backend(model_cfg))
+    out = {}
+    for b in benchmarks:
+        r = evaluate(model, b, out_dir, eval_cfg=eval_cfg, model_cfg=model_cfg, backend=student, judge=judge,
+                     max_items=max_items, shard=shard)
+        out[r["benchmark"]] = r
+    return out
+
+
+def _judge_backend(model_cfg: ModelConfig) -> GenerationBackend:
+    from zppo_core.engines.factory import build_backend
+
+    kw: dict[str, Any] = {"base_url": model_cfg.judge_url} if model_cfg.judge_backend == "openai" else {}
+    return build_backend(model_cfg.judge_backend, model_cfg.judge, **kw)
+
+
+def _partials(bench_dir: Path) -> list[Path]:
+    return sorted(bench_dir.glob("partial*.jsonl"))
+
+
 def _skip(b: registry.Benchmark, bench_dir: Path, reason: str) -> dict[str, Any]:
     out = {"benchmark": b.abbr, "family": b.family, "accuracy": None, "n": 0, "records": None, "skipped": reason}
     rec_io.write_result(bench_dir / rec_io.RESULT, out)
@@ -118,12 +170,15 @@ def evaluate(
     data_dir: str | None = None,
     data_files: Any = None,
     progress: Progress | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (spec / HF id / folder; unused when ``backend`` is given) on ``benchmark``.
 
     ``judge``: a :class:`~eval.judges.Judge`, a generation backend to judge with, or None (then
     built from ``model.judge_*`` when ``eval.use_judge``). Returns ``benchmark, family,
     accuracy`` (0-100), ``n``, ``records`` (parquet path), ``skipped`` and scorer extras.
+    ``shard=(w, n)``: generate only items ``w::n`` into ``partial.<w>of<n>.jsonl`` and return
+    ``{benchmark, shard, n_done}`` (the unsharded call then merges every partial).
     """
     b = registry.get(benchmark) if isinstance(benchmark, str) else benchmark
     bench_dir = Path(out_dir) / b.abbr
@@ -139,11 +194,15 @@ def evaluate(
     the_judge = _judge_from(judge, eval_cfg, model_cfg) if (b.judge is not None) else None
     if needs_judge and the_judge is None:
         return _skip(b, bench_dir, f"needs the {b.judge} judge (eval.use_judge is off and no judge was given)")
-    partial = bench_dir / rec_io.PARTIAL
-    if not eval_cfg.resume and partial.exists():
-        partial.unlink()
-    done = rec_io.read_partial(partial)
-    todo = [it for it in loaded.items if it.item_id not in done]
+    partial = bench_dir / (f"partial.{shard[0]}of{shard[1]}.jsonl" if shard else rec_io.PARTIAL)
+    if not eval_cfg.resume:
+        for p in ([partial] if shard else _partials(bench_dir)):
+            p.unlink(missing_ok=True)
+    done: dict[str, dict[str, Any]] = {}
+    for p in _partials(bench_dir):
+        done.update(rec_io.read_partial(p))
+    mine = loaded.items[shard[0]::shard[1]] if shard else loaded.items
+    todo = [it for it in mine if it.item_id not in done]
     student = _student(model, backend, model_cfg, eval_cfg) if todo else None
     for start in range(0, len(todo), max(1, eval_cfg.batch_size)):
         batch = todo[start:start + eval_cfg.batch_size]
@@ -160,6 +219,9 @@ def evaluate(
         done.update({r["item_id"]: r for r in recs})
         if progress:
             progress(len(done), len(loaded.items))
+    if shard:
+        return {"benchmark": b.abbr, "shard": list(shard), "n_done": sum(it.item_id in done for it in mine),
+                "skipped": None}
     final = [done[it.item_id] for it in loaded.items]
     rec_io.write_parquet(bench_dir / rec_io.RECORDS, final)
     result = {"benchmark": b.abbr, "family": b.family, "n": len(final), "records": str(bench_dir / rec_io.RECORDS),

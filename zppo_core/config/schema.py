@@ -341,6 +341,11 @@ class PipelineConfig:
     accelerate_config: str = "configs/accelerate/fsdp_full_shard_bf16.yaml"
     #: benchmark evaluations running at once per (student, method)
     eval_concurrency: int = 2
+    #: GPUs (node-local) evaluation workers spread over ([] = every visible GPU); with GPUs, one
+    #: worker process per GPU slot generates its share of every benchmark with one engine
+    eval_gpus: list[int] = field(default_factory=list)
+    #: evaluation workers sharing one GPU (each engine gets 1/N of its memory)
+    eval_workers_per_gpu: int = 1
     #: retries of transient failures (judge/API timeouts, port clashes) per stage, and their delay
     retries: int = 2
     retry_delay_s: float = 30.0
