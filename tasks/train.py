@@ -7,6 +7,12 @@
   seed) MLflow run with their ``step``. The run id is stored in every checkpoint by the trainer;
   a resumed stage reads it back (``latest_run_id``) and continues the same run, skipping steps
   that run already has (no duplicate step metrics).
+* Teacher / judge servers (:mod:`tasks.servers`): a URL that answers is used; otherwise, with
+  ``model.teacher_gpus`` / ``judge_gpus`` set, the stage starts ``vllm serve`` there, waits for
+  health and stops it by PID when the trainer ends or fails. On a GPU node the trainer gets one
+  rank per remaining GPU (``accelerate launch --num_processes``, ``CUDA_VISIBLE_DEVICES``).
+* A collective hang (NCCL / gloo / rendezvous timeout in the log) fails once with the stalled
+  rank named (:func:`tasks.retry.hang_report`); it is not retried as transient.
 * Cache key: the resolved per-run config, the curated data's content hash, the code version of
   ``zppo_core``. A failed stage is not cached, so a re-run relaunches the trainer, which resumes
   from its latest checkpoint.
@@ -29,13 +35,15 @@ from prefect import task
 from tasks.common import TrackCtx, json_safe, stage_logger
 from tasks.hashing import REPO_ROOT, stage_key
 from tasks.launch import StreamedProcess, build_command, child_env
-from tasks.retry import InjectedFault, TransientStageError, classify_log, retry_transient
+from tasks.evaluate import visible_gpu_count
+from tasks.retry import CollectiveHang, InjectedFault, TransientStageError, classify_log, hang_report, retry_transient
+from tasks.servers import managed_servers, plan_servers, training_gpus
 from tasks.tracking import read_jsonl
 from zppo_core.config import config_from_dict, dump_config
 
 FAULT_ENV = "ZPPO_FAULT_TRAIN_AFTER_STEP"
 RUN_ID_ENV = "ZPPO_TRACKING_RUN_ID"
-CODE = ("zppo_core", "tasks/train.py", "tasks/launch.py")
+CODE = ("zppo_core", "tasks/train.py", "tasks/launch.py", "tasks/servers.py")
 #: the config sections that determine a training run's output
 TRAIN_SECTIONS = ("model", "rollout", "zppo", "algo", "optim", "schedule", "parallel", "data")
 
@@ -88,8 +96,6 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
     resumed_from = ckpts[-1][0] if ckpts else 0
     if resumed_from:
         log.info("train %s/%s: resuming from checkpoint step %d", lab["student"], lab["method"], resumed_from)
-    cmd = build_command(cfg_path, out, launcher=conf.pipeline.launcher,
-                        accelerate_config=_abs(conf.pipeline.accelerate_config), run_id=run_id)
     total = conf.schedule.total_steps
     fault = _fault_step()
     metrics_path = out / "metrics.jsonl"
@@ -106,13 +112,22 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
             proc.kill()
             raise InjectedFault(f"{FAULT_ENV}={fault}: trainer killed after step {step}")
 
-    proc = StreamedProcess(cmd, env=child_env({RUN_ID_ENV: run_id}), cwd=REPO_ROOT,
-                           on_line=lambda line: log.info("[trainer] %s", line), log_file=out / "train.log")
     ok = False
     try:
-        rc = proc.wait(conf.pipeline.poll_interval_s, tick)
+        with managed_servers(conf, out / "servers", on_gpu=visible_gpu_count() > 0) as started:
+            for srv in started:
+                log.info("started %s on GPUs %s (pid %s, log %s)", srv.cfg.served_model_name,
+                         srv.cfg.env.get("CUDA_VISIBLE_DEVICES", "-"), srv.pid, srv.log_path)
+            cmd, env, world = _trainer_launch(conf, cfg_path, out, run_id)
+            proc = StreamedProcess(cmd, env=child_env(env), cwd=REPO_ROOT,
+                                   on_line=lambda line: log.info("[trainer] %s", line), log_file=out / "train.log")
+            rc = proc.wait(conf.pipeline.poll_interval_s, tick)
         if rc != 0:
             tail = proc.tail_text()
+            hang = hang_report(tail, world)
+            if hang:  # the same collective would hang again: report once, no retry
+                log.error("%s", hang)
+                raise CollectiveHang(f"{hang} (log: {out / 'train.log'})")
             err = TransientStageError if classify_log(tail) else RuntimeError
             raise err(f"trainer exited with code {rc} (log: {out / 'train.log'}):\n{tail}")
         result = _collect(out, run_id, resumed_from, _last_json_line(proc.tail))
@@ -123,6 +138,22 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
         return result
     finally:
         tracker.finish(run_id, ok)
+
+
+def _trainer_launch(conf: Any, cfg_path: Path, out: Path, run_id: str) -> tuple[list[str], dict[str, str], int | None]:
+    """Trainer command, extra environment and rank count: on a GPU node, one rank per GPU left
+    after the teacher/judge servers' reservations (pinned by CUDA_VISIBLE_DEVICES)."""
+    env = {RUN_ID_ENV: run_id}
+    world = None
+    visible = visible_gpu_count()
+    if visible and conf.pipeline.launcher == "accelerate":
+        gpus = training_gpus(visible, plan_servers(conf))
+        world = len(gpus)
+        if len(gpus) < visible:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    cmd = build_command(cfg_path, out, launcher=conf.pipeline.launcher,
+                        accelerate_config=_abs(conf.pipeline.accelerate_config), run_id=run_id, num_processes=world)
+    return cmd, env, world
 
 
 def _abs(path: str) -> str:
