@@ -44,8 +44,9 @@ from typing import Any
 from zppo_core.engines.base import BackendError, GenerationRequest, Sample, SamplingParams
 from zppo_core.engines.render import chat_with_images, load_image, render_prompt
 
-#: supported vLLM versions: [low, high)
-SUPPORTED = ((0, 11), (0, 34))
+#: supported vLLM versions: [low, high) -- the `gpu` extra's range (Qwen3.5, reload_weights with
+#: weights_iterator / weights_path, sleep tags, logprobs_mode, external_launcher)
+SUPPORTED = ((0, 32), (0, 34))
 
 
 def vllm_version() -> str:
