@@ -43,7 +43,8 @@ def _judge_from(judge: Any, eval_cfg: EvalConfig, model_cfg: ModelConfig) -> Jud
     return Judge(_judge_backend(model_cfg), params, eval_cfg.judge_prompt_dir)
 
 
-def _student(model: Any, backend: GenerationBackend | None, model_cfg: ModelConfig, eval_cfg: EvalConfig) -> Any:
+def _student(model: Any, backend: GenerationBackend | None, model_cfg: ModelConfig, eval_cfg: EvalConfig,
+             gpu_share: int = 1) -> Any:
     if backend is not None:
         return backend
     from zppo_core.engines.factory import build_backend
@@ -53,7 +54,9 @@ def _student(model: Any, backend: GenerationBackend | None, model_cfg: ModelConf
     if kind == "transformers":
         kw = {"dtype": model_cfg.dtype, "min_pixels": model_cfg.min_pixels, "max_pixels": model_cfg.max_pixels}
     elif kind == "vllm":
-        kw = {"dtype": model_cfg.dtype, "max_model_len": eval_cfg.max_model_len}
+        kw = {"dtype": model_cfg.dtype, "max_model_len": eval_cfg.max_model_len,
+              "gpu_memory_utilization": eval_cfg.gpu_memory_utilization / max(1, gpu_share),
+              "min_pixels": model_cfg.min_pixels, "max_pixels": model_cfg.max_pixels}
     elif kind == "openai":
         raise ValueError("student_backend=openai: start the server yourself and pass backend=build_backend("
                          "'openai', <served name>, base_url=...) to evaluate()")
@@ -124,12 +127,13 @@ class LazyBackend:
 def evaluate_suite(model: Any, benchmarks: list[str | registry.Benchmark], out_dir: str | Path, *,
                    eval_cfg: EvalConfig, model_cfg: ModelConfig, shard: tuple[int, int] | None = None,
                    backend: GenerationBackend | None = None, judge: Any = None,
-                   max_items: int | None = None) -> dict[str, Any]:
+                   max_items: int | None = None, gpu_share: int = 1) -> dict[str, Any]:
     """Evaluate ``model`` on every benchmark with ONE student engine (and one judge engine),
     built lazily on the first item that needs it. ``shard=(w, n)``: only this worker's items
-    (no results written; merge with a final call without ``shard``). Returns ``{abbr: result}``.
+    (no results written; merge with a final call without ``shard``). ``gpu_share``: engines
+    sharing this GPU (each takes ``eval.gpu_memory_utilization / gpu_share``). Returns ``{abbr: result}``.
     """
-    student = backend or LazyBackend(lambda: _student(model, None, model_cfg, eval_cfg))
+    student = backend or LazyBackend(lambda: _student(model, None, model_cfg, eval_cfg, gpu_share))
     if judge is None and eval_cfg.use_judge:
         judge = LazyBackend(lambda: _judge_backend(model_cfg))
     out = {}

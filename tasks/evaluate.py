@@ -180,7 +180,8 @@ def run_gpu_workers(model: str, benchmarks: list[str], out_dir: str, conf: Any) 
     procs = []
     for w in plan_workers(gpus, conf.pipeline.eval_workers_per_gpu):
         cmd = [sys.executable, "-m", "eval.worker", "--config", str(cfg_path), "--model", model,
-               "--benchmarks", ",".join(benchmarks), "--out", str(out), "--shard", f"{w.index}/{w.count}"]
+               "--benchmarks", ",".join(benchmarks), "--out", str(out), "--shard", f"{w.index}/{w.count}",
+               "--gpu-share", str(conf.pipeline.eval_workers_per_gpu)]
         procs.append(StreamedProcess(cmd, env=child_env(w.env()), cwd=REPO_ROOT, log_file=out / f"worker{w.index}.log",
                                      on_line=lambda line, i=w.index: log.info("[eval worker %d] %s", i, line)))
     codes = [p.wait(conf.pipeline.poll_interval_s, lambda: None) for p in procs]

@@ -298,6 +298,9 @@ class EvalConfig:
     video_fps: float = 1.0
     video_max_frames: int = 64
     use_judge: bool = True
+    #: GPU memory fraction of ONE evaluation GPU given to the vLLM engines on it (split evenly
+    #: between pipeline.eval_workers_per_gpu workers)
+    gpu_memory_utilization: float = 0.85
     #: folder with local copies of the benchmarks (``<data_root>/<abbr>/`` laid out like the hub
     #: repo); "" = read the hub ids (cache only under HF_HUB_OFFLINE=1)
     data_root: str = ""
