@@ -72,6 +72,9 @@ def hang_report(log_tail: str, world: int | None = None) -> str | None:
     return f"collective hang (NCCL/gloo/rendezvous timeout, not retried): {who}: {lines[0].strip()[:300]}"
 
 
+_TRANSIENT_ERRNOS = {errno.EADDRINUSE, errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EAGAIN}
+
+
 def is_transient(exc: BaseException | None) -> bool:
     """Classify an exception (following ``__cause__``) as transient."""
     seen = 0
