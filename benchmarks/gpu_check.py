@@ -11,7 +11,8 @@ Items (each runs in its own process, with its own timeout, so one failure cannot
   ``weights_iterator`` and ``weights_path``; ``LLM.sleep`` / ``wake_up``; Qwen3.5 (+VL)
   registered; flash-linear-attention, causal-conv1d, flash-attn importable.
 - ``render``: the tiny Qwen3.5-VL through the vLLM backend: prompt token ids equal the trainer's
-  rendering for images below, inside and above the pixel limits.
+  rendering for images below, inside and above the pixel limits; its live HF state dict streamed
+  in memory leaves the greedy output unchanged (names accepted by vLLM's loader).
 - ``sync``: in-memory weight sync into an ``external_launcher`` engine: same weights -> same greedy
   output, perturbed -> changed, original -> exact restore; the same through disk.
 - ``sync_speed``: memory vs disk sync seconds for a model of ``--sync-shape`` (default ~2B-shaped,
@@ -94,11 +95,19 @@ def check_render(work: Path, args: argparse.Namespace) -> dict:
     from zppo_core.engines.vllm_engine import VLLMBackend
     from zppo_core.models.processor import load_processor
 
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from zppo_core.engines.vllm_engine import colocate_kwargs
+    from zppo_core.trainer.weight_sync import iter_full_params
+
+    _dist_env()
     m = Config().model
     model = _tiny("tiny-qwen3.5-vl", work)
     proc = load_processor(model)
-    be = VLLMBackend(model, max_model_len=8192, gpu_memory_utilization=0.25, min_pixels=m.min_pixels,
-                     max_pixels=m.max_pixels, enforce_eager=True)
+    kw = colocate_kwargs(rank=0, world=1, seed=0, max_model_len=8192, max_num_batched_tokens=8192, in_process=True,
+                         min_pixels=m.min_pixels, max_pixels=m.max_pixels)
+    be = VLLMBackend(model, gpu_memory_utilization=0.25, enforce_eager=True, **kw)
     sizes = {"below": (64, 64), "inside": (640, 640), "above": (2048, 2048)}
     got = {}
     for label, (w, h) in sizes.items():
@@ -106,7 +115,14 @@ def check_render(work: Path, args: argparse.Namespace) -> dict:
         sample = be.generate([req], 1, SamplingParams(temperature=0.0, max_new_tokens=1))[0][0]
         want = render_prompt(proc, req, min_pixels=m.min_pixels, max_pixels=m.max_pixels).input_ids
         got[label] = {"equal": sample.prompt_ids == want, "vllm_len": len(sample.prompt_ids), "trainer_len": len(want)}
-    return {"ok": all(v["equal"] for v in got.values()), **got}
+    # the VLM's live state dict streams into the engine under names it accepts: same output after
+    req = GenerationRequest([{"role": "user", "content": "Describe the image."}], images=[Image.new("RGB", (640, 640))])
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=16)
+    before = be.generate([req], 1, greedy)[0][0].token_ids
+    be.load_weights(iter_full_params(AutoModelForImageTextToText.from_pretrained(model), torch.bfloat16))
+    got["vlm_memory_sync_same_output"] = be.generate([req], 1, greedy)[0][0].token_ids == before
+    return {"ok": all(v["equal"] for k, v in got.items() if isinstance(v, dict))
+            and got["vlm_memory_sync_same_output"], **got}
 
 
 def _perturbed_copy(model_dir: str, out: Path) -> Path:
