@@ -2,7 +2,13 @@
 judge (only where needed) -> per-item records (resumable) -> accuracy.
 
 Output folder ``<out_dir>/<abbr>/``: ``partial.jsonl`` (appended after every batch; a restart
-skips the items it holds), ``records.parquet`` and ``result.json``. A benchmark that cannot run
+skips the items it holds), ``records.parquet`` and ``result.json``.
+
+Across GPUs (:func:`evaluate_suite` with ``shard=(w, n)``): worker ``w`` of ``n`` (pinned to its
+GPU, see :mod:`eval.placement`) builds ONE engine for the model and serves every benchmark's
+items ``w, w+n, ...`` with it, appending to ``partial.<w>of<n>.jsonl``; a final unsharded pass
+(:func:`evaluate_suite` without ``shard``) finds every item done in the partials, builds no
+engine, and writes the records and the result. A benchmark that cannot run
 here (no video decoder, data not available, a required judge missing) returns
 ``skipped=<reason>``, ``skip_kind`` (:data:`SKIP_KINDS`) and ``accuracy=None`` — never a zero.
 
@@ -41,13 +47,11 @@ def _judge_from(judge: Any, eval_cfg: EvalConfig, model_cfg: ModelConfig) -> Jud
         return Judge(judge, params, eval_cfg.judge_prompt_dir)
     if not eval_cfg.use_judge:
         return None
-    from zppo_core.engines.factory import build_backend
-
-    kw: dict[str, Any] = {"base_url": model_cfg.judge_url} if model_cfg.judge_backend == "openai" else {}
-    return Judge(build_backend(model_cfg.judge_backend, model_cfg.judge, **kw), params, eval_cfg.judge_prompt_dir)
+    return Judge(_judge_backend(model_cfg), params, eval_cfg.judge_prompt_dir)
 
 
-def _student(model: Any, backend: GenerationBackend | None, model_cfg: ModelConfig, eval_cfg: EvalConfig) -> Any:
+def _student(model: Any, backend: GenerationBackend | None, model_cfg: ModelConfig, eval_cfg: EvalConfig,
+             gpu_share: int = 1) -> Any:
     if backend is not None:
         return backend
     from zppo_core.engines.factory import build_backend
@@ -57,7 +61,9 @@ def _student(model: Any, backend: GenerationBackend | None, model_cfg: ModelConf
     if kind == "transformers":
         kw = {"dtype": model_cfg.dtype, "min_pixels": model_cfg.min_pixels, "max_pixels": model_cfg.max_pixels}
     elif kind == "vllm":
-        kw = {"dtype": model_cfg.dtype, "max_model_len": eval_cfg.max_model_len}
+        kw = {"dtype": model_cfg.dtype, "max_model_len": eval_cfg.max_model_len,
+              "gpu_memory_utilization": eval_cfg.gpu_memory_utilization / max(1, gpu_share),
+              "min_pixels": model_cfg.min_pixels, "max_pixels": model_cfg.max_pixels}
     elif kind == "openai":
         raise ValueError("student_backend=openai: start the server yourself and pass backend=build_backend("
                          "'openai', <served name>, base_url=...) to evaluate()")
@@ -121,8 +127,17 @@ def eval_config_hash(eval_cfg: EvalConfig, model_cfg: ModelConfig, judge: Any = 
     ev = {k: v for k, v in dataclasses.asdict(eval_cfg).items() if k not in _NOT_IN_EVAL_HASH}
     mo = {k: getattr(model_cfg, k) for k in _MODEL_IN_EVAL_HASH}
     extra = {"judge_prompts": path_fingerprint(eval_cfg.judge_prompt_dir) if eval_cfg.judge_prompt_dir else "",
-             "judge_given": type(judge).__name__ if judge is not None else ""}
+             "judge_given": _judge_stamp(judge)}
     return stable_hash({"eval": ev, "model": mo, **extra})
+
+
+def _judge_stamp(judge: Any) -> str:
+    """A caller-given judge by its ``fingerprint`` attribute (a lazily built judge from
+    ``model.judge_*`` has ``""``, like none given) or its type name; ``""`` when none is given."""
+    if judge is None:
+        return ""
+    own = getattr(judge, "fingerprint", None)
+    return own if isinstance(own, str) else type(judge).__name__
 
 
 def model_fingerprint(model: Any, backend: GenerationBackend | None) -> str:
@@ -135,6 +150,60 @@ def model_fingerprint(model: Any, backend: GenerationBackend | None) -> str:
         return stable_hash({"backend": type(backend).__name__, "model": str(model),
                             "files": path_fingerprint(model) if model is not None else ""})
     return path_fingerprint(str(model))
+
+
+class LazyBackend:
+    """A generation backend built on first use by ``build()`` and then reused: one engine per
+    model for every benchmark of a suite (``builds`` counts constructions)."""
+
+    def __init__(self, build: Callable[[], GenerationBackend], fingerprint: str) -> None:
+        self._build = build
+        #: what the records are stamped with (:func:`model_fingerprint`): the same as the engine
+        #: :func:`evaluate` would build itself, so a merge pass reuses the workers' records
+        self.fingerprint = fingerprint
+        self._backend: GenerationBackend | None = None
+        self.builds = 0
+
+    def get(self) -> GenerationBackend:
+        if self._backend is None:
+            self._backend = self._build()
+            self.builds += 1
+        return self._backend
+
+    def generate(self, requests: list[Any], n: int, params: SamplingParams) -> list[list[Any]]:
+        return self.get().generate(requests, n, params)
+
+
+def evaluate_suite(model: Any, benchmarks: list[str | registry.Benchmark], out_dir: str | Path, *,
+                   eval_cfg: EvalConfig, model_cfg: ModelConfig, shard: tuple[int, int] | None = None,
+                   backend: GenerationBackend | None = None, judge: Any = None,
+                   max_items: int | None = None, gpu_share: int = 1) -> dict[str, Any]:
+    """Evaluate ``model`` on every benchmark with ONE student engine (and one judge engine),
+    built lazily on the first item that needs it. ``shard=(w, n)``: only this worker's items
+    (no results written; merge with a final call without ``shard``). ``gpu_share``: engines
+    sharing this GPU (each takes ``eval.gpu_memory_utilization / gpu_share``). Returns ``{abbr: result}``.
+    """
+    student = backend or LazyBackend(lambda: _student(model, None, model_cfg, eval_cfg, gpu_share),
+                                     fingerprint=model_fingerprint(model, None))
+    if judge is None and eval_cfg.use_judge:  # built from model.judge_*, as evaluate() would: no stamp change
+        judge = LazyBackend(lambda: _judge_backend(model_cfg), fingerprint="")
+    out = {}
+    for b in benchmarks:
+        r = evaluate(model, b, out_dir, eval_cfg=eval_cfg, model_cfg=model_cfg, backend=student, judge=judge,
+                     max_items=max_items, shard=shard)
+        out[r["benchmark"]] = r
+    return out
+
+
+def _judge_backend(model_cfg: ModelConfig) -> GenerationBackend:
+    from zppo_core.engines.factory import build_backend
+
+    kw: dict[str, Any] = {"base_url": model_cfg.judge_url} if model_cfg.judge_backend == "openai" else {}
+    return build_backend(model_cfg.judge_backend, model_cfg.judge, **kw)
+
+
+def _partials(bench_dir: Path) -> list[Path]:
+    return sorted(bench_dir.glob("partial*.jsonl"))
 
 
 def _skip(b: registry.Benchmark, bench_dir: Path, reason: str, kind: str) -> dict[str, Any]:
@@ -158,12 +227,15 @@ def evaluate(
     data_dir: str | None = None,
     data_files: Any = None,
     progress: Progress | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (spec / HF id / folder; unused when ``backend`` is given) on ``benchmark``.
 
     ``judge``: a :class:`~eval.judges.Judge`, a generation backend to judge with, or None (then
     built from ``model.judge_*`` when ``eval.use_judge``). Returns ``benchmark, family,
     accuracy`` (0-100), ``n``, ``records`` (parquet path), ``skipped`` and scorer extras.
+    ``shard=(w, n)``: generate only items ``w::n`` into ``partial.<w>of<n>.jsonl`` and return
+    ``{benchmark, shard, n_done}`` (the unsharded call then merges every partial).
     """
     b = registry.get(benchmark) if isinstance(benchmark, str) else benchmark
     bench_dir = Path(out_dir) / b.abbr
@@ -183,13 +255,17 @@ def evaluate(
     if needs_judge and the_judge is None:
         return _skip(b, bench_dir, f"needs the {b.judge} judge (eval.use_judge is off and no judge was given)",
                      "judge")
-    partial = bench_dir / rec_io.PARTIAL
-    if not eval_cfg.resume and partial.exists():
-        partial.unlink()
+    partial = bench_dir / (f"partial.{shard[0]}of{shard[1]}.jsonl" if shard else rec_io.PARTIAL)
+    if not eval_cfg.resume:
+        for p in ([partial] if shard else _partials(bench_dir)):
+            p.unlink(missing_ok=True)
     stamp = {"model_fingerprint": model_fingerprint(model, backend),
              "eval_config_hash": eval_config_hash(eval_cfg, model_cfg, judge)}
-    done = rec_io.read_partial(partial, stamp)
-    todo = [it for it in loaded.items if it.item_id not in done]
+    done: dict[str, dict[str, Any]] = {}
+    for p in _partials(bench_dir):
+        done.update(rec_io.read_partial(p, stamp))
+    mine = loaded.items[shard[0]::shard[1]] if shard else loaded.items
+    todo = [it for it in mine if it.item_id not in done]
     student = _student(model, backend, model_cfg, eval_cfg) if todo else None
     for start in range(0, len(todo), max(1, eval_cfg.batch_size)):
         batch = todo[start:start + eval_cfg.batch_size]
@@ -206,6 +282,9 @@ def evaluate(
         done.update({r["item_id"]: r for r in recs})
         if progress:
             progress(len(done), len(loaded.items))
+    if shard:
+        return {"benchmark": b.abbr, "shard": list(shard), "n_done": sum(it.item_id in done for it in mine),
+                "skipped": None}
     final = [done[it.item_id] for it in loaded.items]
     rec_io.write_parquet(bench_dir / rec_io.RECORDS, final)
     result = {"benchmark": b.abbr, "family": b.family, "n": len(final), "records": str(bench_dir / rec_io.RECORDS),
@@ -213,7 +292,7 @@ def evaluate(
               "n_judged": sum(r["judge"] not in (None, "unavailable") for r in final),
               "n_unresolved_unjudged": sum(r["judge"] == "unavailable" for r in final),
               "n_judge_malformed": sum(bool(r["judge_malformed"]) for r in final),
-               "sources": loaded.sources, "fingerprints": loaded.fingerprints, **loaded.accounting(), **stamp}
+              "sources": loaded.sources, "fingerprints": loaded.fingerprints, **loaded.accounting(), **stamp}
     rec_io.write_result(bench_dir / rec_io.RESULT, result)
     return result
 

@@ -3,6 +3,11 @@ and the ``evaluate-model`` flow that runs them in parallel (bounded by
 ``pipeline.eval_concurrency`` worker processes, plus the ``zppo-eval`` tag for a server-side concurrency
 limit: ``prefect concurrency-limit create zppo-eval N``).
 
+On a GPU node (:func:`run_gpu_workers`) the generation is done first by one worker process per
+GPU slot (``pipeline.eval_gpus`` / ``eval_workers_per_gpu``, each pinned by
+``CUDA_VISIBLE_DEVICES``), each building ONE engine for the model that serves its share of every
+benchmark; the per-benchmark tasks then find every item done and only merge, score and log.
+
 Every benchmark gets a nested MLflow run named ``<benchmark> · <method> · <student> · s<seed>``
 (accuracy, n, per-item records as parquet and as an MLflow table the UI previews); its accuracy
 is also logged as ``eval/acc/<benchmark>`` on the (student, method, seed) run, with family
@@ -12,6 +17,7 @@ Prefect task runs are named ``eval[<student>/<method>/s<seed>/<benchmark>]``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +183,7 @@ def evaluate_model(model: str, benchmarks: list[str], out_dir: str, cfg: dict[st
     opts: dict[str, Any] = {"retries": conf.pipeline.retries, "retry_delay_seconds": conf.pipeline.retry_delay_s}
     if storage:
         opts["result_storage"] = storage
+    run_gpu_workers(model, [b for b in benchmarks if not modality_skip(model, b)], out_dir, conf)
     futures = {
         b: evaluate_benchmark.with_options(**opts, task_run_name=f"eval[{stage_tag(lab)}/{b}]").submit(
             model, b, out_dir, cfg, track, run_id, lab, model_key)
@@ -186,6 +193,47 @@ def evaluate_model(model: str, benchmarks: list[str], out_dir: str, cfg: dict[st
     tracker = TrackCtx.from_dict(track).tracker()
     tracker.log_summary(run_id, {family_key(k): v for k, v in family_averages(results).items()})
     return results
+
+
+def visible_gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # noqa: BLE001 - no CUDA runtime: no GPUs
+        return 0
+
+
+def run_gpu_workers(model: str, benchmarks: list[str], out_dir: str, conf: Any) -> list[int]:
+    """Generate every benchmark's items with one pinned worker per GPU slot (no-op without GPUs).
+
+    Returns the workers' exit codes; a failed worker raises with its log path (its finished
+    items stay in its partial file, so a retry resumes)."""
+    from eval.placement import available_gpus, plan_workers
+    from tasks.launch import StreamedProcess, child_env
+    from tasks.hashing import REPO_ROOT
+    from zppo_core.config import dump_config
+
+    gpus = available_gpus(list(conf.pipeline.eval_gpus), visible_gpu_count())
+    if not gpus or not benchmarks:
+        return []
+    log = stage_logger()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "eval_config.yaml"
+    cfg_path.write_text(dump_config(conf))
+    procs = []
+    for w in plan_workers(gpus, conf.pipeline.eval_workers_per_gpu):
+        cmd = [sys.executable, "-m", "eval.worker", "--config", str(cfg_path), "--model", model,
+               "--benchmarks", ",".join(benchmarks), "--out", str(out), "--shard", f"{w.index}/{w.count}",
+               "--gpu-share", str(conf.pipeline.eval_workers_per_gpu)]
+        procs.append(StreamedProcess(cmd, env=child_env(w.env()), cwd=REPO_ROOT, log_file=out / f"worker{w.index}.log",
+                                     on_line=lambda line, i=w.index: log.info("[eval worker %d] %s", i, line)))
+    codes = [p.wait(conf.pipeline.poll_interval_s, lambda: None) for p in procs]
+    bad = [i for i, c in enumerate(codes) if c != 0]
+    if bad:
+        raise RuntimeError(f"evaluation worker(s) {bad} failed (logs: {out}/worker<i>.log):\n{procs[bad[0]].tail_text()}")
+    return codes
 
 
 def eval_flow_for(cfg: dict[str, Any], name: str | None = None) -> Any:

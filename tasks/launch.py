@@ -35,11 +35,12 @@ def trainer_accepts(option: str) -> bool:
 
 def build_command(config_path: str | Path, output_dir: str | Path, *, launcher: str,
                   accelerate_config: str = "", run_id: str | None = None,
-                  python: str = sys.executable) -> list[str]:
+                  python: str = sys.executable, num_processes: int | None = None) -> list[str]:
     """The command line of one training stage.
 
     ``launcher="python"``: ``python -m zppo_core.trainer.cli --config C --output O``;
-    ``launcher="accelerate"``: ``python -m accelerate.commands.launch [--config_file A] -m zppo_core.trainer.cli ...``.
+    ``launcher="accelerate"``: ``python -m accelerate.commands.launch [--config_file A] -m zppo_core.trainer.cli ...``;
+    ``num_processes``: one rank per GPU left after the teacher/judge servers (overrides the file's count).
     """
     if launcher not in LAUNCHERS:
         raise ValueError(f"pipeline.launcher: {launcher!r} not in {'|'.join(LAUNCHERS)}")
@@ -53,7 +54,62 @@ def build_command(config_path: str | Path, output_dir: str | Path, *, launcher: 
         if not Path(accelerate_config).exists():
             raise FileNotFoundError(f"pipeline.accelerate_config: {accelerate_config} does not exist")
         head += ["--config_file", str(accelerate_config)]
+    if num_processes:
+        head += ["--num_processes", str(int(num_processes))]
     return [*head, "-m", TRAINER_MODULE, *args]
+
+
+def slurm_script(config_path: str | Path, output_dir: str | Path, *, nodes: int, gpus_per_node: int,
+                 accelerate_config: str, job_name: str = "zppo-train", port: int = 29500,
+                 python: str = "python", time_limit: str = "48:00:00") -> str:
+    """An ``sbatch`` script running the trainer on ``nodes`` nodes: ``srun`` starts one
+    ``accelerate launch`` per node (``--machine_rank $SLURM_NODEID``) that spawns
+    ``gpus_per_node`` ranks; all meet at the first node of the allocation (static rendezvous).
+    Submit with ``sbatch``; the same checkpoint folder must be visible from every node."""
+    if nodes < 1 or gpus_per_node < 1:
+        raise ValueError("slurm_script: nodes and gpus_per_node must be >= 1")
+    launch = [python, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
+              "--num_machines", str(nodes), "--num_processes", str(nodes * gpus_per_node),
+              "--machine_rank", "$SLURM_NODEID", "--main_process_ip", "$MASTER_ADDR",
+              "--main_process_port", str(port), "--rdzv_backend", "static", "--same_network",
+              "-m", TRAINER_MODULE, "--config", str(config_path), "--output", str(output_dir)]
+    return "\n".join([
+        "#!/bin/bash",
+        f"#SBATCH --job-name={job_name}",
+        f"#SBATCH --nodes={nodes}",
+        "#SBATCH --ntasks-per-node=1",
+        f"#SBATCH --gpus-per-node={gpus_per_node}",
+        f"#SBATCH --time={time_limit}",
+        "#SBATCH --exclusive",
+        "set -euo pipefail",
+        'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        "export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false",
+        "# a collective that hangs fails at this timeout (reported once, not retried)",
+        "export TORCH_NCCL_ASYNC_ERROR_HANDLING=1",
+        "srun --kill-on-bad-exit=1 bash -c '" + " ".join(launch) + "'",
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tasks.launch slurm --config C --output O --nodes N --gpus-per-node G`` prints the script."""
+    p = argparse.ArgumentParser(prog="python -m tasks.launch")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("slurm", help="print an sbatch script for a multi-node training run")
+    s.add_argument("--config", required=True)
+    s.add_argument("--output", required=True)
+    s.add_argument("--nodes", type=int, required=True)
+    s.add_argument("--gpus-per-node", type=int, default=8)
+    s.add_argument("--accelerate-config", default="configs/accelerate/multinode.yaml")
+    s.add_argument("--port", type=int, default=29500)
+    a = p.parse_args(argv)
+    print(slurm_script(a.config, a.output, nodes=a.nodes, gpus_per_node=a.gpus_per_node,
+                       accelerate_config=a.accelerate_config, port=a.port), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 
 class StreamedProcess:
@@ -124,4 +180,4 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-__all__ = ["LAUNCHERS", "StreamedProcess", "build_command", "child_env", "trainer_accepts"]
+__all__ = ["LAUNCHERS", "StreamedProcess", "build_command", "child_env", "slurm_script", "trainer_accepts"]

@@ -5,6 +5,7 @@ an injected fault). Used as Prefect's ``retry_condition_fn``."""
 from __future__ import annotations
 
 import errno
+import re
 from typing import Any
 
 
@@ -32,6 +33,44 @@ TRANSIENT_LOG_MARKERS = (
 )
 #: substrings that make a failure deterministic even if a transient marker also appears
 DETERMINISTIC_LOG_MARKERS = ("out of memory", "outofmemoryerror", "configerror")
+#: a collective that never completed (a rank stalled or diverged): retrying repeats the hang
+#: until the same timeout, so it is reported once (:func:`hang_report`) and not retried
+HANG_LOG_MARKERS = (
+    "watchdog caught collective operation timeout",
+    "collective operation timeout",
+    "processgroupnccl's watchdog",
+    "nccl communicator was aborted",
+    "rendezvoustimeouterror",
+    "rendezvous timeout",
+    "timed out waiting for",  # gloo / store waits for the other ranks
+    "diststoreerror",
+)
+_RANK = re.compile(r"\[\s*rank\s*(\d+)\s*\]|\brank[ =:]+(\d+)", re.IGNORECASE)
+
+
+class CollectiveHang(RuntimeError):
+    """The trainer hung in a collective (NCCL / gloo / rendezvous timeout); never retried."""
+
+
+def hang_report(log_tail: str, world: int | None = None) -> str | None:
+    """One line naming the stalled rank(s) when ``log_tail`` shows a collective timeout, else None.
+
+    The ranks that print the timeout are the ones that WAITED; with ``world`` known, the ranks
+    of ``0..world-1`` that printed none are the ones that stalled (never joined the collective).
+    """
+    lines = [ln for ln in log_tail.splitlines() if any(m in ln.lower() for m in HANG_LOG_MARKERS)]
+    if not lines:
+        return None
+    waited = sorted({int(a or b) for ln in lines for a, b in _RANK.findall(ln)})
+    stalled = sorted(set(range(world)) - set(waited)) if world and waited else []
+    if stalled:
+        who = f"rank(s) {stalled} stalled (rank(s) {waited} timed out waiting for them)"
+    elif waited:
+        who = f"rank(s) {waited} timed out waiting (the stalled rank printed nothing)"
+    else:
+        who = "a rank timed out waiting"
+    return f"collective hang (NCCL/gloo/rendezvous timeout, not retried): {who}: {lines[0].strip()[:300]}"
+
 
 _TRANSIENT_ERRNOS = {errno.EADDRINUSE, errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EAGAIN}
 
@@ -40,7 +79,7 @@ def is_transient(exc: BaseException | None) -> bool:
     """Classify an exception (following ``__cause__``) as transient."""
     seen = 0
     while exc is not None and seen < 8:
-        if isinstance(exc, InjectedFault):
+        if isinstance(exc, (InjectedFault, CollectiveHang)):
             return False
         if isinstance(exc, (TransientStageError, TimeoutError, ConnectionError)):
             return True
@@ -57,7 +96,7 @@ def is_transient(exc: BaseException | None) -> bool:
 def classify_log(log_tail: str) -> bool:
     """True when a failed subprocess's log tail points at a transient cause."""
     low = log_tail.lower()
-    if any(m in low for m in DETERMINISTIC_LOG_MARKERS):
+    if any(m in low for m in DETERMINISTIC_LOG_MARKERS) or any(m in low for m in HANG_LOG_MARKERS):
         return False
     return any(m in low for m in TRANSIENT_LOG_MARKERS)
 
@@ -71,4 +110,4 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-__all__ = ["InjectedFault", "TransientStageError", "classify_log", "is_transient", "retry_transient"]
+__all__ = ["CollectiveHang", "HANG_LOG_MARKERS", "InjectedFault", "hang_report", "TransientStageError", "classify_log", "is_transient", "retry_transient"]

@@ -12,6 +12,12 @@
   completions (``samples.jsonl``, BCQ/NCQ prompts included) as an MLflow table. The console
   shows one progress line per step with an ETA; the trainer's own output is in ``train.log``
   (and on the console with ``--verbose``).
+* Teacher / judge servers (:mod:`tasks.servers`): a URL that answers is used; otherwise, with
+  ``model.teacher_gpus`` / ``judge_gpus`` set, the stage starts ``vllm serve`` there, waits for
+  health and stops it by PID when the trainer ends or fails. On a GPU node the trainer gets one
+  rank per remaining GPU (``accelerate launch --num_processes``, ``CUDA_VISIBLE_DEVICES``).
+* A collective hang (NCCL / gloo / rendezvous timeout in the log) fails once with the stalled
+  rank named (:func:`tasks.retry.hang_report`); it is not retried as transient.
 * Cache key: the resolved per-run config, the curated data's content hash, the code version of
   ``zppo_core``. A failed stage is not cached, so a re-run relaunches the trainer, which resumes
   from its latest checkpoint.
@@ -34,7 +40,9 @@ from prefect import task
 from tasks.common import TrackCtx, json_safe, run_name, stage_logger, stage_tag
 from tasks.hashing import REPO_ROOT, path_fingerprint, stage_key
 from tasks.launch import StreamedProcess, build_command, child_env
-from tasks.retry import InjectedFault, TransientStageError, classify_log, retry_transient
+from tasks.evaluate import visible_gpu_count
+from tasks.retry import CollectiveHang, InjectedFault, TransientStageError, classify_log, hang_report, retry_transient
+from tasks.servers import managed_servers, plan_servers, training_gpus
 from tasks.tracking import read_jsonl, run_params
 from zppo_core.console import ProgressLine
 from zppo_core.config import config_from_dict, dump_config
@@ -42,7 +50,7 @@ from zppo_core.redact import SECRETS_ENV, masked_values
 
 FAULT_ENV = "ZPPO_FAULT_TRAIN_AFTER_STEP"
 RUN_ID_ENV = "ZPPO_TRACKING_RUN_ID"
-CODE = ("zppo_core", "tasks/train.py", "tasks/launch.py")
+CODE = ("zppo_core", "tasks/train.py", "tasks/launch.py", "tasks/servers.py")
 #: the config sections that determine a training run's output
 TRAIN_SECTIONS = ("model", "rollout", "zppo", "algo", "optim", "schedule", "parallel", "data")
 
@@ -127,8 +135,6 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
     tag = f"train[{stage_tag(lab)}]"
     if resumed_from:
         log.info("%s: resuming from checkpoint step %d", tag, resumed_from)
-    cmd = build_command(cfg_path, out, launcher=conf.pipeline.launcher,
-                        accelerate_config=_abs(conf.pipeline.accelerate_config), run_id=run_id)
     total = conf.schedule.total_steps
     fault = _fault_step()
     metrics_path = out / "metrics.jsonl"
@@ -148,17 +154,31 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
             proc.kill()
             raise InjectedFault(f"{FAULT_ENV}={fault}: trainer killed after step {step}")
 
-    extra = {RUN_ID_ENV: run_id, **({SECRETS_ENV: json.dumps(secrets)} if secrets else {})}
-    proc = StreamedProcess(cmd, env=child_env(extra), cwd=REPO_ROOT, on_line=_forward(log), log_file=out / "train.log")
     ok = False
     try:
-        rc = proc.wait(conf.pipeline.poll_interval_s, tick)
+        with managed_servers(conf, out / "servers", on_gpu=visible_gpu_count() > 0) as started:
+            servers = [{"model": srv.cfg.served_model_name, "url": srv.base_url, "pid": srv.pid,
+                        "gpus": srv.cfg.env.get("CUDA_VISIBLE_DEVICES", ""), "log": str(srv.log_path)} for srv in started]
+            for srv in servers:
+                log.info("started vllm serve %s at %s on GPUs %s (pid %s)", srv["model"], srv["url"], srv["gpus"] or "-",
+                         srv["pid"])
+            cmd, env, world = _trainer_launch(conf, cfg_path, out, run_id)
+            if secrets:  # credentials reach the trainer by environment, never through config.yaml
+                env[SECRETS_ENV] = json.dumps(secrets)
+            proc = StreamedProcess(cmd, env=child_env(env), cwd=REPO_ROOT, on_line=_forward(log),
+                                   log_file=out / "train.log")
+            rc = proc.wait(conf.pipeline.poll_interval_s, tick)
         if rc != 0:
             tail = proc.tail_text()
+            hang = hang_report(tail, world)
+            if hang:  # the same collective would hang again: report once, no retry
+                log.error("%s", hang)
+                raise CollectiveHang(f"{hang} (log: {out / 'train.log'})")
             err = TransientStageError if classify_log(tail) else RuntimeError
             raise err(f"trainer exited with code {rc} (log: {out / 'train.log'}):\n{tail}")
         result = _collect(out, run_id, resumed_from, _last_json_line(proc.tail))
         log_run_artifacts(tracker, run_id, out, stage_tag(lab))
+        result["servers_started"] = servers  # stopped by PID when the with-block ended
         if result.get("parallel"):  # the layout the trainer used (the config may say "auto")
             par = result["parallel"]
             tracker.log_params(run_id, {"parallel.layout": par["strategy"], "parallel.world_size": par["world_size"]})
@@ -191,6 +211,22 @@ def _forward(log: Any) -> Any:
             log.info("[trainer] %s", text)
 
     return on_line
+
+
+def _trainer_launch(conf: Any, cfg_path: Path, out: Path, run_id: str) -> tuple[list[str], dict[str, str], int | None]:
+    """Trainer command, extra environment and rank count: on a GPU node, one rank per GPU left
+    after the teacher/judge servers' reservations (pinned by CUDA_VISIBLE_DEVICES)."""
+    env = {RUN_ID_ENV: run_id}
+    world = None
+    visible = visible_gpu_count()
+    if visible and conf.pipeline.launcher == "accelerate":
+        gpus = training_gpus(visible, plan_servers(conf))
+        world = len(gpus)
+        if len(gpus) < visible:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    cmd = build_command(cfg_path, out, launcher=conf.pipeline.launcher,
+                        accelerate_config=_abs(conf.pipeline.accelerate_config), run_id=run_id, num_processes=world)
+    return cmd, env, world
 
 
 def _abs(path: str) -> str:

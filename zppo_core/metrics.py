@@ -100,7 +100,9 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "train/adv_abs_mean": MetricSpec("mean |advantage| over sequences", "advantage units"),
     "train/response_tokens": MetricSpec("response tokens that entered the loss on all ranks", "tokens"),
     "train/sampler_logprob_diff": MetricSpec(
-        "mean |sampler logprob - trainer logprob| over response tokens (stale-weight health check; 0 when the backend gives no logprobs)",
+        "mean |sampler logprob - trainer logprob| over response tokens: the health check of the weight sync "
+        "(model.weight_sync memory or disk) -- near 0 (bf16 noise) when the engine holds the trainer's weights, "
+        "a jump means a missed/wrong sync (0 when the backend gives no logprobs)",
         "nats/token",
     ),
     # -- baseline rows (0 for the methods they do not apply to) ---------------------------

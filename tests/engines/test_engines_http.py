@@ -166,8 +166,8 @@ def test_vllm_version_range():
     from zppo_core.engines.vllm_engine import check_version, to_vllm_sampling
 
     check_version("0.32.0")
-    check_version("0.11.0+cpu")
-    for bad in ("0.10.2", "0.34.0", "1.0.0"):
+    check_version("0.33.1+cpu")
+    for bad in ("0.10.2", "0.31.0", "0.34.0", "1.0.0"):  # the gpu extra's range: >=0.32,<0.34
         with pytest.raises(BackendError, match="outside the supported range"):
             check_version(bad)
     kw = to_vllm_sampling(SamplingParams(top_k=-1, stop=[], max_new_tokens=5), n=8)

@@ -101,6 +101,23 @@ class ModelConfig:
     trust_remote_code: bool = False
     min_pixels: int = 256 * 32 * 32
     max_pixels: int = 1280 * 32 * 32
+    #: how trained weights reach a vLLM student engine each step: memory (full bf16 tensors
+    #: streamed parameter by parameter into the engine's weight loader; the engine then runs in
+    #: the trainer process, external_launcher) | disk (safetensors folder re-read by the engine)
+    weight_sync: str = "memory"
+    #: vLLM sleep mode of the colocated student engine around the update: 0 = off (engine keeps
+    #: its memory), 1 = offload weights to CPU + drop KV cache, 2 = drop both (weights reloaded)
+    vllm_sleep_level: int = 1
+    #: GPUs (node-local indices) on which the training stage starts `vllm serve` for the teacher
+    #: / judge when their URL answers nothing; reserved from the training ranks. [] = never start
+    teacher_gpus: list[int] = field(default_factory=list)
+    judge_gpus: list[int] = field(default_factory=list)
+    #: interpreter of the environment that has vLLM for those servers ("" = this interpreter)
+    server_python: str = ""
+    #: context length of a started teacher / judge server
+    server_max_model_len: int = 32_768
+    #: seconds to wait for a started server to answer /v1/models
+    server_startup_timeout_s: float = 1_800.0
 
 
 @dataclass
@@ -119,6 +136,10 @@ class RolloutConfig:
     teacher_tp: int = 1
     #: fraction of GPU memory for a colocated vLLM student engine
     gpu_memory_utilization: float = 0.5
+    #: context of the student engine: prompt (a BCQ/NCQ prompt holds teacher text) + response
+    student_max_model_len: int = 32_768
+    #: tokens the student engine schedules per forward (prefill chunking); >= its max_model_len
+    max_num_batched_tokens: int = 32_768
 
 
 @dataclass
@@ -275,6 +296,23 @@ class CurationConfig:
     #: image-token rule of the student's processor (Qwen3.5: patch 16, merge 2; App. B.2 pixels)
     min_pixels: int = 256 * 32 * 32
     max_pixels: int = 1280 * 32 * 32
+    #: how trained weights reach a vLLM student engine each step: memory (full bf16 tensors
+    #: streamed parameter by parameter into the engine's weight loader; the engine then runs in
+    #: the trainer process, external_launcher) | disk (safetensors folder re-read by the engine)
+    weight_sync: str = "memory"
+    #: vLLM sleep mode of the colocated student engine around the update: 0 = off (engine keeps
+    #: its memory), 1 = offload weights to CPU + drop KV cache, 2 = drop both (weights reloaded)
+    vllm_sleep_level: int = 1
+    #: GPUs (node-local indices) on which the training stage starts `vllm serve` for the teacher
+    #: / judge when their URL answers nothing; reserved from the training ranks. [] = never start
+    teacher_gpus: list[int] = field(default_factory=list)
+    judge_gpus: list[int] = field(default_factory=list)
+    #: interpreter of the environment that has vLLM for those servers ("" = this interpreter)
+    server_python: str = ""
+    #: context length of a started teacher / judge server
+    server_max_model_len: int = 32_768
+    #: seconds to wait for a started server to answer /v1/models
+    server_startup_timeout_s: float = 1_800.0
     patch_size: int = 16
     merge_size: int = 2
     max_aspect_ratio: float = 200.0
@@ -315,6 +353,9 @@ class EvalConfig:
     video_fps: float = 1.0
     video_max_frames: int = 64
     use_judge: bool = True
+    #: GPU memory fraction of ONE evaluation GPU given to the vLLM engines on it (split evenly
+    #: between pipeline.eval_workers_per_gpu workers)
+    gpu_memory_utilization: float = 0.85
     #: folder with local copies of the benchmarks (``<data_root>/<abbr>/`` laid out like the hub
     #: repo); "" = read the hub ids (cache only under HF_HUB_OFFLINE=1)
     data_root: str = ""
@@ -365,6 +406,11 @@ class PipelineConfig:
     accelerate_config: str = "configs/accelerate/fsdp_full_shard_bf16.yaml"
     #: benchmark evaluations running at once per (student, method)
     eval_concurrency: int = 2
+    #: GPUs (node-local) evaluation workers spread over ([] = every visible GPU); with GPUs, one
+    #: worker process per GPU slot generates its share of every benchmark with one engine
+    eval_gpus: list[int] = field(default_factory=list)
+    #: evaluation workers sharing one GPU (each engine gets 1/N of its memory)
+    eval_workers_per_gpu: int = 1
     #: retries of transient failures (judge/API timeouts, port clashes) per stage, and their delay
     retries: int = 2
     retry_delay_s: float = 30.0
@@ -449,6 +495,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"parallel.strategy: {cfg.parallel.strategy!r} not in auto|fsdp2|ddp|single")
     if cfg.parallel.logprob_chunk < 0:
         raise ConfigError("parallel.logprob_chunk must be >= 0 (0 = no chunking)")
+    if cfg.model.weight_sync not in ("memory", "disk"):
+        raise ConfigError(f"model.weight_sync: {cfg.model.weight_sync!r} not in memory|disk")
+    if cfg.model.vllm_sleep_level not in (0, 1, 2):
+        raise ConfigError(f"model.vllm_sleep_level: {cfg.model.vllm_sleep_level!r} not in 0|1|2")
+    if set(cfg.model.teacher_gpus) & set(cfg.model.judge_gpus) and cfg.model.teacher_url != cfg.model.judge_url:
+        raise ConfigError("model.teacher_gpus and model.judge_gpus overlap while the URLs differ")
     if cfg.model.dtype not in ("bfloat16", "float16", "float32"):
         raise ConfigError(f"model.dtype: {cfg.model.dtype!r} not in bfloat16|float16|float32")
     if cfg.algo.iterations < 1:

@@ -5,13 +5,26 @@ Colocated RL loop (what the trainer does each step)::
     backend.wake_up()                       # weights + KV cache back on the GPU
     samples = backend.generate(...)         # rollouts
     backend.sleep()                         # free GPU memory for the update (level 1 by default)
-    ... optimizer step, save safetensors to DIR ...
-    backend.update_weights(DIR)             # staged: wake weights, reload, then KV cache
+    ... optimizer step ...
+    backend.load_weights(iter_of_(name, bf16 tensor))   # model.weight_sync: memory
+    backend.update_weights(DIR)                          # model.weight_sync: disk (safetensors)
 
-Weight sync uses ``collective_rpc("reload_weights", kwargs={"weights_path": DIR})`` (every
-worker re-reads the safetensors) followed by ``reset_prefix_cache()`` so no KV computed with the
-old weights is reused: the stale-weights trap of sleep mode level 2 (TRL #5312) cannot happen
-because weights are always reloaded from the trainer's latest save after waking.
+Both syncs are staged when asleep: wake the weights, load, then wake the KV cache, so old + new
+weights + KV never coexist. In-memory sync streams ``(name, tensor)`` pairs (HF names, full
+tensors) into ``collective_rpc("reload_weights", kwargs={"weights_iterator": it})``: the engine's
+own weight loader (stacked qkv / gate-up params, tied embeddings handled by vLLM). It needs the
+engine core in this process, which is what ``distributed_executor_backend="external_launcher"``
+gives (one engine per training rank, as TRL's colocate mode); a multiprocess engine cannot
+receive a Python iterator. Disk sync uses ``collective_rpc("reload_weights",
+kwargs={"weights_path": DIR})``. Both are followed by ``reset_prefix_cache()`` so no KV
+computed with the old weights is reused: the stale-weights trap of sleep mode level 2 (TRL
+#5312) cannot happen because weights are always reloaded after waking.
+
+Colocation on a multi-GPU node: :func:`colocate_kwargs` gives each rank its engine on its own
+GPU (``external_launcher``: vLLM joins the trainer's ``torch.distributed`` world and uses
+``LOCAL_RANK``), a per-rank seed, explicit ``max_model_len`` / ``max_num_batched_tokens``, and
+the trainer's pixel limits (``mm_processor_kwargs``) so image-token counts match the trainer's
+rendering.
 
 Log-probs are requested in ``processed_logprobs`` mode (after temperature/top-k/top-p), the
 same semantics as the transformers backend. vLLM versions outside :data:`SUPPORTED` raise a
@@ -25,13 +38,15 @@ Qwen3.5 fail to import (vLLM's Qwen-VL code needs torchvision).
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Iterable
 from typing import Any
 
 from zppo_core.engines.base import BackendError, GenerationRequest, Sample, SamplingParams
 from zppo_core.engines.render import chat_with_images, load_image, render_prompt
 
-#: supported vLLM versions: [low, high)
-SUPPORTED = ((0, 11), (0, 34))
+#: supported vLLM versions: [low, high) -- the `gpu` extra's range (Qwen3.5, reload_weights with
+#: weights_iterator / weights_path, sleep tags, logprobs_mode, external_launcher)
+SUPPORTED = ((0, 32), (0, 34))
 
 
 def vllm_version() -> str:
@@ -58,6 +73,35 @@ def check_version(version: str) -> None:
             f"vLLM {version} is outside the supported range >={lo[0]}.{lo[1]},<{hi[0]}.{hi[1]}; "
             "install a version in range (pip install 'zppo[gpu]')"
         )
+
+
+def colocate_kwargs(*, rank: int, world: int, seed: int, max_model_len: int,
+                    max_num_batched_tokens: int, tensor_parallel_size: int = 1,
+                    min_pixels: int | None = None, max_pixels: int | None = None,
+                    in_process: bool = False) -> dict[str, Any]:
+    """Engine keyword arguments of the student engine of training rank ``rank`` of ``world``.
+
+    One engine per rank (or per tensor-parallel group of ``tensor_parallel_size`` ranks) started
+    with ``distributed_executor_backend="external_launcher"`` when ``world > 1`` (the engine runs
+    in this process on this rank's GPU); seed ``seed + rank`` so ranks sample different rollouts
+    (``tensor_parallel_size > 1``: the ranks of one group share a seed, as vLLM requires).
+    ``in_process=True`` (in-memory weight sync) asks for ``external_launcher`` on one rank too.
+    """
+    if world % tensor_parallel_size:
+        raise BackendError(f"rollout.student_tp={tensor_parallel_size} does not divide the {world} training ranks")
+    kw: dict[str, Any] = {
+        "seed": seed + rank // tensor_parallel_size,
+        "max_model_len": int(max_model_len),
+        "max_num_batched_tokens": int(max(max_num_batched_tokens, max_model_len)),
+        "tensor_parallel_size": tensor_parallel_size,
+    }
+    if world > 1 or tensor_parallel_size > 1 or in_process:
+        kw["distributed_executor_backend"] = "external_launcher"
+    if min_pixels:
+        kw["min_pixels"] = int(min_pixels)
+    if max_pixels:
+        kw["max_pixels"] = int(max_pixels)
+    return kw
 
 
 def to_vllm_sampling(params: SamplingParams, n: int, logprobs: bool = True) -> dict[str, Any]:
@@ -111,6 +155,10 @@ class VLLMBackend:
         check_version(vllm_version())
         from vllm import LLM
 
+        self.mm_kwargs = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
+        if self.mm_kwargs:  # the engine's processor renders images as the trainer does
+            engine_kw.setdefault("mm_processor_kwargs", dict(self.mm_kwargs))
+        self.in_process = engine_kw.get("distributed_executor_backend") == "external_launcher"
         self.llm = LLM(
             model=model, dtype=dtype, max_model_len=max_model_len, seed=seed,
             gpu_memory_utilization=gpu_memory_utilization, tensor_parallel_size=tensor_parallel_size,
@@ -121,7 +169,6 @@ class VLLMBackend:
         self.sleep_level = sleep_level
         self.sleep_enabled = enable_sleep_mode
         self.sleeping = False
-        self.mm_kwargs = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
         self.chat_template_kwargs = chat_template_kwargs or {}
 
     def _prompt(self, request: GenerationRequest) -> dict[str, Any]:
@@ -176,12 +223,29 @@ class VLLMBackend:
         self.llm.wake_up(tags=tags)
         self.sleeping = tags is not None and "kv_cache" not in tags
 
-    def update_weights(self, model_dir: str) -> None:
-        """Reload weights from the trainer's safetensors in ``model_dir`` (staged wake-up when
-        asleep: weights first, then the KV cache, so old + new weights + KV never coexist)."""
-        if self.sleeping:
+    def _staged_reload(self, kwargs: dict[str, Any]) -> None:
+        """``reload_weights(**kwargs)`` on every worker, staged when asleep (weights first,
+        then the KV cache, so old + new weights + KV never coexist)."""
+        asleep = self.sleeping
+        if asleep:
             self.llm.wake_up(tags=["weights"])
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(model_dir)})
+        self.llm.collective_rpc("reload_weights", kwargs=kwargs)
         self.llm.reset_prefix_cache()
-        if self.sleeping:
+        if asleep:
             self.wake_up(tags=["kv_cache"])
+
+    def update_weights(self, model_dir: str) -> None:
+        """Reload weights from the trainer's safetensors in ``model_dir`` (disk sync)."""
+        self._staged_reload({"weights_path": str(model_dir)})
+
+    def load_weights(self, weights: Iterable[tuple[str, Any]]) -> None:
+        """Stream ``(HF name, full tensor)`` pairs into the engine's weight loader (memory sync).
+
+        Needs the engine core in this process (``external_launcher``); a multiprocess engine
+        would have to pickle the iterator, which vLLM cannot do, so it is refused clearly.
+        """
+        if not self.in_process:
+            raise BackendError(
+                "in-memory weight sync needs an in-process engine "
+                "(distributed_executor_backend='external_launcher'); use model.weight_sync: disk")
+        self._staged_reload({"weights_iterator": iter(weights)})

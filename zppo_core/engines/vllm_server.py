@@ -65,6 +65,8 @@ class VLLMServer:
         self.log_path = Path(log_path)
         self.proc: subprocess.Popen | None = None
         self.port = cfg.port
+        #: PID of the server process (its process group leader); kept after stop() for checks
+        self.pid: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -108,6 +110,7 @@ class VLLMServer:
                 self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.environment(),
                 start_new_session=True,  # own process group: stop() reaches its workers too
             )
+        self.pid = self.proc.pid
         try:
             self.wait_ready()
         except BaseException:

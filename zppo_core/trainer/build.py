@@ -75,15 +75,49 @@ def lr_at(step: int, cfg: Any) -> float:
     return cfg.optim.lr * min(1.0, step / warm)
 
 
-def build_student_backend(cfg: Any, live_model: Any, processor: Any, model_dir: str) -> GenerationBackend:
+def single_process_dist_env() -> None:
+    """``external_launcher`` joins a ``torch.distributed`` world from the launcher's env vars; a
+    plain single-process run has none, so describe a world of one (local, a free port)."""
+    import os
+
+    from zppo_core.engines.vllm_server import free_port
+
+    for key, val in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}.items():
+        os.environ.setdefault(key, val)
+    os.environ.setdefault("MASTER_PORT", str(free_port()))
+
+
+def student_engine_kwargs(cfg: Any, rank: int, world: int) -> dict[str, Any]:
+    """Keyword arguments of the colocated vLLM student engine of training rank ``rank``: on its
+    own GPU (``external_launcher`` under several ranks, or for in-memory weight sync), seed
+    ``schedule.seed + rank``, explicit lengths, the trainer's pixel limits, sleep mode level
+    ``model.vllm_sleep_level`` (0 = off). The CPU build of vLLM has no sleep mode and cannot
+    ``external_launcher`` runs the engine core in this process, which in-memory sync needs (it
+    works with the CPU build too); the CPU build has no sleep mode, so sleep is off there."""
+    from zppo_core.engines.vllm_engine import colocate_kwargs
+
+    m, r = cfg.model, cfg.rollout
+    on_gpu = torch.cuda.is_available()
+    kw = colocate_kwargs(rank=rank, world=world, seed=cfg.schedule.seed, max_model_len=r.student_max_model_len,
+                         max_num_batched_tokens=r.max_num_batched_tokens, tensor_parallel_size=r.student_tp,
+                         min_pixels=m.min_pixels, max_pixels=m.max_pixels, in_process=m.weight_sync == "memory")
+    kw.update(dtype=m.dtype, gpu_memory_utilization=r.gpu_memory_utilization, trust_remote_code=m.trust_remote_code,
+              enable_sleep_mode=on_gpu and m.vllm_sleep_level > 0, sleep_level=max(m.vllm_sleep_level, 1))
+    return kw
+
+
+def build_student_backend(cfg: Any, live_model: Any, processor: Any, model_dir: str,
+                          rank: int = 0, world: int = 1) -> GenerationBackend:
     """Student backend: wraps the live model (transformers) or a weight-synced engine (vllm)."""
     kind = cfg.model.student_backend
     if kind == "transformers":
         return build_backend("transformers", live_model, processor=processor,
                              min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     if kind == "vllm":
-        return build_backend("vllm", model_dir, dtype=cfg.model.dtype, tensor_parallel_size=cfg.rollout.student_tp,
-                             gpu_memory_utilization=cfg.rollout.gpu_memory_utilization)
+        kw = student_engine_kwargs(cfg, rank, world)
+        if kw.get("distributed_executor_backend") == "external_launcher":
+            single_process_dist_env()
+        return build_backend("vllm", model_dir, **kw)
     raise ValueError(f"model.student_backend: {kind!r} cannot train (use transformers or vllm)")
 
 

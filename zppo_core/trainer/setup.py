@@ -95,7 +95,7 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
     live = acc.unwrap_model(model)
     tok = tokenizer_of(processor)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    io = RolloutIOFactory.build(cfg, live, processor, model_dir, questions, load_image)
+    io = RolloutIOFactory.build(cfg, live, processor, model_dir, questions, load_image, dist.rank, dist.world)
     if dist.is_fsdp and hasattr(io.student, "set_collective_sync"):
         io.student.set_collective_sync(dist.max_int)  # generating from the sharded module
     vision_ids = vision_token_ids(tok)
@@ -166,11 +166,11 @@ class RolloutIOFactory:
     """Builds the :class:`~zppo_core.trainer.rollout.RolloutIO` of a run (a seam for tests)."""
 
     @staticmethod
-    def build(cfg, live_model, processor, model_dir, questions, load_image):
+    def build(cfg, live_model, processor, model_dir, questions, load_image, rank=0, world=1):
         from zppo_core.trainer.rollout import RolloutIO
 
         return RolloutIO(
-            student=build_student_backend(cfg, live_model, processor, model_dir),
+            student=build_student_backend(cfg, live_model, processor, model_dir, rank, world),
             teacher=build_teacher_backend(cfg, questions, processor),
             render=make_render(processor, cfg),
             grade=make_grader(cfg),
