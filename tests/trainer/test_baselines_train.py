@@ -49,8 +49,8 @@ def recorded_hints(monkeypatch):
     """The recorded teacher also answers the Fig. 19 hint request (by its id ``hint:<question id>``)."""
     build = RolloutIOFactory.build
 
-    def with_hints(cfg, live, processor, model_dir, questions, load_image):
-        io = build(cfg, live, processor, model_dir, questions, load_image)
+    def with_hints(cfg, live, processor, model_dir, questions, load_image, *rank_world):
+        io = build(cfg, live, processor, model_dir, questions, load_image, *rank_world)
         if io.teacher is not None:
             io.teacher.by_id.update({f"hint:{q['id']}": [HINT] for q in questions})
         return io
