@@ -296,23 +296,6 @@ class CurationConfig:
     #: image-token rule of the student's processor (Qwen3.5: patch 16, merge 2; App. B.2 pixels)
     min_pixels: int = 256 * 32 * 32
     max_pixels: int = 1280 * 32 * 32
-    #: how trained weights reach a vLLM student engine each step: memory (full bf16 tensors
-    #: streamed parameter by parameter into the engine's weight loader; the engine then runs in
-    #: the trainer process, external_launcher) | disk (safetensors folder re-read by the engine)
-    weight_sync: str = "memory"
-    #: vLLM sleep mode of the colocated student engine around the update: 0 = off (engine keeps
-    #: its memory), 1 = offload weights to CPU + drop KV cache, 2 = drop both (weights reloaded)
-    vllm_sleep_level: int = 1
-    #: GPUs (node-local indices) on which the training stage starts `vllm serve` for the teacher
-    #: / judge when their URL answers nothing; reserved from the training ranks. [] = never start
-    teacher_gpus: list[int] = field(default_factory=list)
-    judge_gpus: list[int] = field(default_factory=list)
-    #: interpreter of the environment that has vLLM for those servers ("" = this interpreter)
-    server_python: str = ""
-    #: context length of a started teacher / judge server
-    server_max_model_len: int = 32_768
-    #: seconds to wait for a started server to answer /v1/models
-    server_startup_timeout_s: float = 1_800.0
     patch_size: int = 16
     merge_size: int = 2
     max_aspect_ratio: float = 200.0
