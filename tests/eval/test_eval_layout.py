@@ -40,10 +40,10 @@ def test_suite_builds_one_engine_per_model_and_shards_merge(tmp_path, monkeypatc
     built: list[str] = []
     real = runner._student
 
-    def counting(model, backend, model_cfg, eval_cfg):
+    def counting(model, backend, model_cfg, eval_cfg, *gpu_share):
         if backend is None:  # a new engine (with a backend given, evaluate reuses it)
             built.append(model)
-        return real(model, backend, model_cfg, eval_cfg)
+        return real(model, backend, model_cfg, eval_cfg, *gpu_share)
 
     monkeypatch.setattr(runner, "_student", counting)
     spec, benches = "builtin:tiny-qwen3.5-vl?warmstart=0", ["OfflineLLM", "OfflineVLM"]
