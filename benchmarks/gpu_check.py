@@ -272,7 +272,7 @@ def check_train_resume(work: Path, args: argparse.Namespace) -> dict:
 
     cfg = load_config(ROOT / "configs" / "tiny.yaml", {
         "model.student_backend": "vllm", "model.dtype": "bfloat16", "rollout.gpu_memory_utilization": 0.3,
-        "schedule.total_steps": 2, "schedule.checkpoint_every": 1, "data.train_path": str(work / "data" / "train.jsonl")})
+        "schedule.total_steps": 2, "schedule.checkpoint_every": 1, "data.train_path": ""})
     out = work / "train"
     first = train(cfg, out, max_steps=1)
     second = train(cfg, out)

@@ -122,7 +122,7 @@ def test_training_stage_serves_the_tiny_teacher_itself(tmp_path):
     cfg = load_config(REPO / "configs" / "tiny.yaml", {
         "model.teacher_backend": "openai", "model.teacher_url": url, "model.teacher_gpus": [0],
         "model.server_python": str(VLLM_PY), "model.server_max_model_len": 512, "zppo.judge_rewards": False,
-        "schedule.total_steps": 1, "data.train_path": str(tmp_path / "data" / "train.jsonl")})
+        "schedule.total_steps": 1, "data.train_path": ""})  # "": toy data in the run folder
     track = TrackCtx(f"sqlite:///{tmp_path / 'mlflow.db'}", "gpu-layout", None, "").to_dict()
     res = train.fn(cfg.to_dict(), str(tmp_path / "train"), "data-hash", track,
                    {"student": "tiny", "method": "zppo", "seed": "0"})
