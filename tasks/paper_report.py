@@ -1,6 +1,6 @@
 """The paper-table report from MLflow runs (``zppo report RUN...`` and the pipeline's report stage).
 
-Reads each run's ``eval/<benchmark>/accuracy`` metrics and its ``student`` / ``method`` / ``seed``
+Reads each run's ``eval/acc/<benchmark>`` metrics and its ``student`` / ``method`` / ``seed``
 tags (falling back to the ``model.student`` / ``zppo.method`` / ``schedule.seed`` params). A
 pipeline run (tag ``stage = pipeline``) stands for its direct child runs. Several seeds of one
 (student, method) are averaged per benchmark. The tables themselves are
@@ -20,7 +20,7 @@ from typing import Any
 from eval.bootstrap import PAPER_RESAMPLES
 from eval.paper_tables import PaperReport, StudentResults, build_report
 
-_ACC_RE = re.compile(r"^eval/(?P<abbr>[^/]+)/accuracy$")
+_ACC_RE = re.compile(r"^eval/acc/(?P<abbr>[^/]+)$")  # tasks.evaluate.acc_key
 ARTIFACT_DIR = "report"
 
 
@@ -44,7 +44,7 @@ def _ident(run: Any) -> tuple[str, str, str]:
 
 
 def run_accuracies(run: Any) -> RunAccuracies | None:
-    """The run's ``eval/<abbr>/accuracy`` metrics, or None when it has none (e.g. curation)."""
+    """The run's ``eval/acc/<abbr>`` metrics, or None when it has none (e.g. curation)."""
     acc = {m["abbr"]: float(v) for k, v in run.data.metrics.items() if (m := _ACC_RE.match(k)) and m["abbr"] != "family"}
     if not acc:
         return None
@@ -108,7 +108,7 @@ def report_from_runs(client: Any, run_ids: list[str], *, pairs: list[str] | None
     """Build the report from ``run_ids`` (pipeline runs expand to their children)."""
     accs = [a for r in expand(client, run_ids) if (a := run_accuracies(r)) is not None]
     if not accs:
-        raise ValueError(f"none of the MLflow runs {run_ids} has eval/<benchmark>/accuracy metrics")
+        raise ValueError(f"none of the MLflow runs {run_ids} has eval/acc/<benchmark> metrics")
     rep = build_report(students_from_runs(accs), pairs=parse_pairs(pairs), resamples=resamples, seed=seed)
     return rep, accs
 

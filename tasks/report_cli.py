@@ -1,7 +1,7 @@
 """``zppo report RUN [RUN...]``: the paper's tables (Tabs. 1, 2, 4, 10, 11) and the Tab. 14
 bootstrap from MLflow runs, written as Markdown + HTML and logged to MLflow.
 
-RUN: MLflow run ids of (student, method[, seed]) runs with ``eval/<benchmark>/accuracy`` metrics,
+RUN: MLflow run ids of (student, method[, seed]) runs with ``eval/acc/<benchmark>`` metrics,
 or of a pipeline run (its child runs are used). The report is logged to a new ``report`` run of
 the first run's experiment (nested under the pipeline run when one was named), unless
 ``--no-log``.

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from eval.paper_results import PAPER_RESULTS
+from tasks.evaluate import acc_key, family_key
 from tasks.tracking import Tracker
 from zppo_core.cli import main
 
@@ -25,7 +26,7 @@ def store(tmp_path):
     def child(key, method, seed, accs):
         rid = t.open_run(key, f"{STUDENT} / {method}", {"student": STUDENT, "method": method, "seed": seed,
                                                          "stage": "train"}, parent)
-        t.log_metrics(rid, {f"eval/{a}/accuracy": v for a, v in accs.items()} | {"eval/family/VLM/avg": 1.0})
+        t.log_metrics(rid, {acc_key(a): v for a, v in accs.items()} | {family_key("VLM"): 1.0})  # what the eval stage logs
         return rid
 
     ids = {

@@ -140,7 +140,7 @@ def test_vlm_step_under_fsdp2_with_memory_switches(tmp_path):
     (update._match_vision) the root unit's reduce-scatter differs in size between a rank with an
     image and one without (a gloo size mismatch); without gathering the root around generate(),
     HF's image-feature pass meets sharded weights."""
-    over = {"data.train_path": "", "model.student": "builtin:tiny-qwen3.5-vl", "data.toy_images": "true",
+    over = {"data.train_path": "''", "model.student": "builtin:tiny-qwen3.5-vl", "data.toy_images": "true",
             "data.toy_size": 16, "schedule.rollout_batch": 5, "rollout.student.max_new_tokens": 8,
             "parallel.activation_checkpointing": "true", "parallel.logprob_chunk": 4}
     sets = [a for k, v in over.items() for a in ("--set", f"{k}={v}")]
