@@ -13,7 +13,6 @@ spotting (token F1), whose official scorers need packages and data this project 
 from __future__ import annotations
 
 import ast
-import json
 import math
 import re
 from collections import Counter
@@ -215,13 +214,7 @@ def parse_dict(text: str) -> dict[str, str]:
     Python literal, then ``key: value`` lines; a fenced block is read first; ``{}`` if none."""
     m = re.search(r"```(?:python|json)?\n(.*?)\n```", text, re.DOTALL | re.IGNORECASE)
     content = m.group(1) if m else text.strip()
-    data: Any = None
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            data = parse(content)
-            break
-        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
-            continue
+    data = teds.parse_literal(content)
     if not isinstance(data, dict):
         pairs = re.findall(r"[\"']?([\w\s]+)[\"']?\s*[:=]\s*[\"']?([^\n,\"'{}]+)[\"']?", content)
         data = {k.strip(): v.strip() for k, v in pairs}
@@ -236,7 +229,7 @@ def vqa_with_position(pred: str, answers: Sequence[str], gold_box: Any) -> float
     if "bbox" in d and gold_box is not None:
         try:
             box = int_iou(ast.literal_eval(d["bbox"]), gold_box)
-        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+        except teds.LITERAL_ERRORS:
             box = 0.0
     return 0.5 * content + 0.5 * box
 
@@ -245,13 +238,7 @@ def _gold_dicts(raw: Any) -> list[dict[str, str]]:
     """Every combination of a KIE gold whose values may be lists of alternatives."""
     gold = raw
     if not isinstance(gold, dict):
-        gold = str(gold).strip().strip('"')
-        for parse in (json.loads, ast.literal_eval):
-            try:
-                gold = parse(gold)
-                break
-            except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
-                continue
+        gold = teds.parse_literal(str(gold).strip().strip('"'))
     if not isinstance(gold, dict):
         return []
     keys = list(gold)

@@ -256,6 +256,20 @@ def table_score(pred: str, gold: str, markdown: bool) -> float:
 
 
 # --------------------------------------------------------------------------- chart parsing
+#: what a malformed JSON / Python literal raises (deep nesting and huge numbers included)
+LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, RecursionError, MemoryError)
+
+
+def parse_literal(text: str) -> Any:
+    """``text`` read as JSON, else as a Python literal; ``None`` when it is neither."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except LITERAL_ERRORS:
+            continue
+    return None
+
+
 def parse_multi_dict(pred: str) -> dict[Any, Any]:
     """A chart prediction as a (possibly nested) dict (``convert_str_to_multi_dict``): the longest
     fenced block, a leading ``name =`` and ``#`` comments removed, cut after the last ``}``."""
@@ -267,7 +281,7 @@ def parse_multi_dict(pred: str) -> dict[Any, Any]:
         content = content[:content.rfind("}") + 1]
     try:
         data = ast.literal_eval(content)
-    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+    except LITERAL_ERRORS:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -281,12 +295,7 @@ def dict_to_html(data: dict[Any, Any]) -> str:
 def chart_score(pred: str, gold: Any) -> float:
     """Chart parsing: TEDS of the predicted dict's table vs the gold dict's table."""
     if isinstance(gold, str):
-        for parse in (json.loads, ast.literal_eval):
-            try:
-                gold = parse(gold)
-                break
-            except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
-                continue
+        gold = parse_literal(gold)
     d = parse_multi_dict(pred) if pred else {}
     if not d or not isinstance(gold, dict):
         return 0.0
