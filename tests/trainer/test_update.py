@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import torch
 
 from zppo_core.config import AlgoConfig
@@ -18,15 +21,11 @@ PAD = 0
 
 
 def _rollouts() -> list[Rollout]:
-    g = torch.Generator().manual_seed(1)
-    out = []
-    for q in range(3):
-        for i in range(4):
-            p = torch.randint(1, 64, (3 + q,), generator=g).tolist()
-            r = torch.randint(1, 64, (2 + (i + q) % 4,), generator=g).tolist()
-            out.append(Rollout(uid=f"q{q}", kind="plain", question_id=f"q{q}", prompt_ids=p, response_ids=r,
-                               reward=float((i + q) % 2)))
-    return out
+    """The same 3 groups x 4 rollouts the FSDP2 worker updates on (one definition for both)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fsdp2_worker import rollouts
+
+    return rollouts()
 
 
 def _ctx(model, dist, micro_batch, optimizer=None, algo=None) -> UpdateContext:
