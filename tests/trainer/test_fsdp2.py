@@ -95,6 +95,10 @@ def test_readme_command_shards_and_a_crashed_run_resumes_to_the_same_state(tmp_p
     layout = [json.loads((tmp_path / "layout" / f"rank{r}_step2.json").read_text()) for r in (0, 1)]
     # uneven shards really happened: 3 + 2 new questions x G_S=2 plain rollouts (+ replay, BCQ, NCQ)
     assert [rec_kinds.count("plain") for rec_kinds in (r["local_kinds"] for r in layout)] == [6, 4]
+    # BCQ and NCQ groups on one rank only: cap 2 keeps the globally first hard question's BCQ + NCQ
+    # (every toy question is hard for the 8-token student; ties go by global order, and question 0
+    # is rank 0's), so rank 1 runs its update, log-prob passes and gathers with no guided rollouts
+    assert [[k for k in r["local_kinds"] if k in ("bcq", "ncq")] for r in layout] == [["bcq", "bcq", "ncq", "ncq"], []]
     for rec in layout:  # really sharded: DTensor parameters of an FSDP module, half each, fp32 masters
         assert rec["sharded"] and rec["dtensor_params"] == rec["params"] > 0
         assert rec["param_dtypes"] == ["torch.float32"]
