@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "tests" / "trainer" / "fsdp2_worker.py"
 LAUNCH_TIMEOUT = 600
-#: odd |X_new| (3 + 2 questions on the two ranks), replay on, BCQ/NCQ on: uneven shards
+#: odd |X_new| (3 + 2 questions on the two ranks), replay on, BCQ + NCQ on rank 0 only: uneven shards
 UNEVEN = {"schedule.rollout_batch": 5, "zppo.rho_aug": 0.4, "zppo.rho_replay": 0.4, "data.toy_size": 16,
           "rollout.group_size": 2, "rollout.student.max_new_tokens": 8, "rollout.teacher.max_new_tokens": 64,
           "schedule.micro_batch": 3, "schedule.total_steps": 2, "schedule.checkpoint_every": 1,
