@@ -143,6 +143,9 @@ class AlgoConfig:
     #: scope of the advantage batch statistics: "step" (whole rollout step) or "minibatch"
     adv_scope: str = "step"
     iterations: int = 4  # I: mini-batch updates per rollout step (PPO epochs = 1)
+    #: I = 1 only: take the old log-probs from the update forward itself (detached) instead of a
+    #: separate no-grad pass -- same weights, tokens and mode, so ratio = 1 exactly; ignored for I > 1
+    reuse_old_logprobs: bool = True
 
 
 @dataclass
@@ -179,6 +182,12 @@ class ScheduleConfig:
 
     rollout_batch: int = 384  # |X_new| per rollout step
     micro_batch: int = 4  # sequences per device per forward/backward (update)
+    #: padding-free micro-batches: sequences laid end to end with restarting position_ids (block-
+    #: diagonal attention on sdpa/eager, varlen kernels on flash attention); image batches and
+    #: linear-attention models fall back to padding
+    packing: bool = True
+    #: with packing: fill each micro-batch up to this many tokens instead of micro_batch rows (0 = rows)
+    micro_batch_tokens: int = 0
     total_steps: int = 200
     seed: int = 0
     checkpoint_every: int = 10
@@ -376,6 +385,8 @@ def validate(cfg: Config) -> None:
         )
     if cfg.parallel.strategy not in ("auto", "fsdp2", "ddp", "single"):
         raise ConfigError(f"parallel.strategy: {cfg.parallel.strategy!r} not in auto|fsdp2|ddp|single")
+    if cfg.schedule.micro_batch_tokens < 0:
+        raise ConfigError("schedule.micro_batch_tokens must be >= 0 (0 = micro_batch rows)")
     if cfg.parallel.logprob_chunk < 0:
         raise ConfigError("parallel.logprob_chunk must be >= 0 (0 = no chunking)")
     if cfg.model.dtype not in ("bfloat16", "float16", "float32"):

@@ -175,14 +175,16 @@ def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temp
 class SelectiveLogprobHead(torch.nn.Module):
     """Stands in for the LM head during one forward: hidden [B, L, H] -> log-probs [B, L-1]."""
 
-    def __init__(self, head: torch.nn.Module, targets: torch.Tensor, temperature: float, chunk: int) -> None:
+    def __init__(self, head: torch.nn.Module, targets: torch.Tensor, temperature: float, chunk: int,
+                 shifted: bool = False) -> None:
         super().__init__()
         self.head, self.targets, self.temperature, self.chunk = head, targets, temperature, chunk
+        self.shifted = shifted  # hidden already holds only the scored positions (packed path)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         from torch.utils.checkpoint import checkpoint
 
-        h = hidden[:, :-1]
+        h = hidden if self.shifted else hidden[:, :-1]
         out = []
         for s in range(0, h.shape[1], self.chunk):
             args = (self.head, h[:, s : s + self.chunk], self.targets[:, s : s + self.chunk], self.temperature)
