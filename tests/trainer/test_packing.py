@@ -15,7 +15,7 @@ import torch
 import zppo_core.trainer.update as upd
 from zppo_core.config import AlgoConfig
 from zppo_core.trainer.batch import Rollout, collate, split_rows, token_logprobs
-from zppo_core.trainer.packing import micro_plan, pack, packable, packed_logprobs
+from zppo_core.trainer.packing import micro_plan, pack, packable, packed_logprobs, use_packing
 from zppo_core.trainer.state import UpdateContext
 from zppo_core.trainer.update import accumulate_gradients, compute_old_logprobs, run_updates
 
@@ -68,6 +68,8 @@ def test_packable_only_where_exact(tiny_lm):
     linear = copy.deepcopy(tiny_lm)
     linear.config.layer_types = ["linear_attention", "full_attention"]
     assert not packable(linear, rs)
+    assert not use_packing("auto", tiny_lm, rs)  # sdpa: auto packs only on varlen kernels
+    assert use_packing("on", tiny_lm, rs) and not use_packing("off", tiny_lm, rs)
 
 
 @pytest.mark.parametrize("chunk", [0, 3])
@@ -88,11 +90,11 @@ def test_packed_logprobs_equal_padded(tiny_lm, chunk):
 @pytest.mark.parametrize("tokens", [0, 40])
 def test_packed_gradients_equal_padded(tiny_lm, dist, tokens):
     rs = _rollouts()
-    old = compute_old_logprobs(_ctx(tiny_lm, dist, packing=False), rs)
+    old = compute_old_logprobs(_ctx(tiny_lm, dist, packing="off"), rs)
     old = [t + 0.3 * torch.sin(torch.arange(t.numel(), dtype=torch.float32) + k) for k, t in enumerate(old)]
     adv = torch.linspace(-1.5, 1.5, len(rs))
     grads = []
-    for packing in (False, True):
+    for packing in ("off", "on"):
         tiny_lm.zero_grad()
         t = accumulate_gradients(_ctx(tiny_lm, dist, packing=packing, tokens=tokens), rs, old, adv, filler=rs[0])
         grads.append(([p.grad.clone() for p in tiny_lm.parameters()], t))
@@ -122,7 +124,7 @@ def test_i1_reuse_skips_the_pass_and_gives_the_same_update(tiny_lm, dist, monkey
     for reuse in (False, True):
         model = copy.deepcopy(tiny_lm)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        ctx = _ctx(model, dist, packing=True, algo=AlgoConfig(iterations=1), optimizer=opt, reuse=reuse)
+        ctx = _ctx(model, dist, packing="on", algo=AlgoConfig(iterations=1), optimizer=opt, reuse=reuse)
         results.append((run_updates(ctx, rs, seed=0), [p.detach().clone() for p in model.parameters()]))
     assert calls[0] == 1  # only the reuse=False run made the no-grad pass
     (m_pass, w_pass), (m_reuse, w_reuse) = results
@@ -137,7 +139,7 @@ def test_i4_keeps_the_pass_even_with_reuse_on(tiny_lm, dist, monkeypatch):
     rs = _rollouts()
     calls = _count_old_passes(monkeypatch)
     opt = torch.optim.AdamW(tiny_lm.parameters(), lr=1e-2)
-    ctx = _ctx(tiny_lm, dist, packing=True, algo=AlgoConfig(iterations=3), optimizer=opt, reuse=True)
+    ctx = _ctx(tiny_lm, dist, packing="on", algo=AlgoConfig(iterations=3), optimizer=opt, reuse=True)
     m = run_updates(ctx, rs, seed=0)
     assert calls[0] == 1 and m["train/updates"] == 3.0
     assert m["train/approx_kl"] > 0.0  # later mini-batches see the drift of the earlier updates

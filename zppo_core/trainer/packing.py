@@ -31,6 +31,11 @@ from zppo_core.trainer.batch import Rollout, SelectiveLogprobHead, collate, spli
 
 #: attention implementations that honour packed ``position_ids`` (see module docstring)
 PACKED_ATTENTION = ("sdpa", "eager", "flex_attention", "flash_attention_2", "flash_attention_3")
+#: ... of which those with variable-length kernels (no work on the masked-out blocks): where
+#: ``schedule.packing = "auto"`` packs. On sdpa/eager the block-diagonal mask is dense, an
+#: O(T^2) attention over the packed row that can cost more than the padding it saves.
+VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
+PACKING_MODES = ("auto", "on", "off")
 #: decoder layer types that keep no state across positions besides attention
 _STATELESS_LAYERS = ("full_attention", "sliding_attention")
 
@@ -46,6 +51,18 @@ class PackedBatch:
     score_pos: torch.Tensor
     keep: torch.Tensor
     response_lens: list[int]
+
+
+def attention_impl(model: Any) -> str | None:
+    cfg = getattr(getattr(model, "module", model), "config", None)
+    return getattr(cfg, "_attn_implementation", None)
+
+
+def use_packing(mode: str, model: Any, rollouts: list[Rollout]) -> bool:
+    """``schedule.packing``: "on" packs wherever exact, "auto" only on varlen kernels, "off" never."""
+    if mode == "off" or (mode == "auto" and attention_impl(model) not in VARLEN_ATTENTION):
+        return False
+    return packable(model, rollouts)
 
 
 def packable(model: Any, rollouts: list[Rollout]) -> bool:
@@ -122,10 +139,10 @@ def packed_logprobs(model: Any, pb: PackedBatch, temperature: float = 1.0, chunk
 
 
 def row_logprobs(model: Any, micro: list[Rollout], *, pad_id: int, vision_ids: set[int] | frozenset[int],
-                 temperature: float, chunk: int, packing: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                 temperature: float, chunk: int, packing: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per-rollout 1-D log-probs of the response tokens and their loss masks (bool), packed
-    where :func:`packable` allows and ``packing`` is on, padded otherwise."""
-    if packing and packable(model, micro):
+    where :func:`use_packing` says so, padded otherwise."""
+    if use_packing(packing, model, micro):
         pb = pack(micro, pad_id, vision_ids)
         lp = packed_logprobs(model, pb, temperature, chunk)
         return list(lp.split(pb.response_lens)), list(pb.keep.to(lp.device).split(pb.response_lens))
@@ -163,5 +180,5 @@ def micro_plan(rollouts: list[Rollout], rows: int, tokens: int) -> list[list[int
     return plan
 
 
-__all__ = ["PACKED_ATTENTION", "PackedBatch", "micro_plan", "pack", "packable", "packed_logprobs", "pad_rows",
+__all__ = ["PACKED_ATTENTION", "PACKING_MODES", "VARLEN_ATTENTION", "attention_impl", "use_packing", "PackedBatch", "micro_plan", "pack", "packable", "packed_logprobs", "pad_rows",
            "row_logprobs"]

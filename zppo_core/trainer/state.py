@@ -54,7 +54,7 @@ class UpdateContext:
     vision_ids: set[int]
     dist: Dist
     logprob_chunk: int = 0
-    packing: bool = False
+    packing: str = "off"
     micro_batch_tokens: int = 0
     reuse_old_logprobs: bool = False
 

@@ -47,7 +47,7 @@ from zppo_core.trainer.state import UpdateContext
 
 def _plan(ctx: UpdateContext, rollouts: list[Rollout]) -> list[list[int]]:
     """Micro-batches (rollout indices): ``micro_batch`` rows, or a token budget when packing."""
-    return micro_plan(rollouts, ctx.micro_batch, ctx.micro_batch_tokens if ctx.packing else 0)
+    return micro_plan(rollouts, ctx.micro_batch, ctx.micro_batch_tokens if ctx.packing != "off" else 0)
 
 
 def _rows(ctx: UpdateContext, micro: list[Rollout]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
