@@ -133,3 +133,23 @@ def test_readme_command_shards_and_a_crashed_run_resumes_to_the_same_state(tmp_p
     cfg = load_config(ROOT / "configs" / "tiny.yaml", dict(over, **{"schedule.total_steps": 3}))
     with pytest.raises(RuntimeError, match="written by 2 processes, this run has 1"):
         train(cfg, full, max_steps=3)
+
+
+def test_vlm_step_under_fsdp2_with_memory_switches(tmp_path):
+    """The tiny Qwen3.5-VL student (images on some prompts only) trains a step sharded over 2
+    ranks with activation checkpointing and chunked log-probs. Without the image filler row
+    (update._match_vision) the root unit's reduce-scatter differs in size between a rank with an
+    image and one without (a gloo size mismatch); without gathering the root around generate(),
+    HF's image-feature pass meets sharded weights."""
+    data = str(tmp_path / "data" / "zppo77k.parquet")
+    over = {"data.train_path": data, "model.student": "builtin:tiny-qwen3.5-vl", "data.toy_images": "true",
+            "data.toy_size": 16, "schedule.rollout_batch": 5, "rollout.student.max_new_tokens": 8,
+            "parallel.activation_checkpointing": "true", "parallel.logprob_chunk": 4}
+    sets = [a for k, v in over.items() for a in ("--set", f"{k}={v}")]
+    out = tmp_path / "run"
+    _ok(_launch(["zppo_core.trainer.cli", "--config", str(ROOT / "configs" / "tiny.yaml"), "--method", "zppo",
+                 "--max-steps", "1", "--output", str(out)] + sets, 29625, module=True))
+    state = json.loads((out / "checkpoints" / "step_000001" / "trainer_state.json").read_text())
+    assert state["parallel"] == {"strategy": "fsdp2", "world_size": 2}
+    archs = json.loads((out / "final_model" / "config.json").read_text())["architectures"]
+    assert archs == ["Qwen3_5ForConditionalGeneration"]

@@ -166,6 +166,11 @@ class HFBackend:
         procs = build_processors(params, prompt_len, self.suppress_ids, tracker)
         was_training = self.model.training
         self.model.eval()
+        # a sharded (FSDP2) module: generate() runs parts of the model outside its forward
+        # (VLM image features), so the root unit's parameters are gathered for the whole call
+        sharded_root = self._max_over_ranks is not None and hasattr(self.model, "unshard")
+        if sharded_root:
+            self.model.unshard()
         try:
             seqs = self.model.generate(
                 **inputs, **_NEUTRAL_FLAGS[greedy], max_new_tokens=params.max_new_tokens,
@@ -176,6 +181,8 @@ class HFBackend:
                 synced_gpus=self._max_over_ranks is not None,
             )
         finally:
+            if sharded_root:
+                self.model.reshard()
             self.model.train(was_training)
         return [self._sample(b, seqs[b, prompt_len:].tolist(), tracker, p.input_ids)
                 for b, p in enumerate(prompts)]

@@ -94,11 +94,27 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
     vision_ids = vision_token_ids(tok)
     update = UpdateContext.from_config(cfg, model=model, optimizer=optimizer, pad_id=int(pad_id),
                                        vision_ids=vision_ids, dist=dist)
+    if dist.is_fsdp and getattr(processor, "image_processor", None) is not None:
+        update.vision_filler = _vision_filler(io, update.pad_id)
     if dist.is_main:
         log.info("student layout: %s over %d process(es)", dist.strategy, dist.world)
     return Parts(cfg=cfg, dist=dist, model=model, optimizer=optimizer, processor=processor, io=io,
                  questions=questions, pad_id=int(pad_id), vision_ids=vision_ids, output_dir=output_dir,
                  update=update)
+
+
+def _vision_filler(io: Any, pad_id: int) -> Any:
+    """A zero-weight rollout whose prompt holds one small blank image (FSDP2 + VLM)."""
+    from PIL import Image
+
+    from zppo_core.engines.base import GenerationRequest
+    from zppo_core.trainer.batch import Rollout
+    from zppo_core.trainer.state import FILLER_UID
+
+    req = GenerationRequest(messages=[{"role": "user", "content": "."}], images=[Image.new("RGB", (32, 32))])
+    prompt_ids, mm = io.render(req)
+    return Rollout(uid=FILLER_UID, kind="plain", question_id=FILLER_UID, prompt_ids=list(prompt_ids),
+                   response_ids=[pad_id], mm=mm)
 
 
 def _ensure_data(cfg: Any, dist: Dist) -> None:

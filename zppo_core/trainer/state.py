@@ -17,6 +17,8 @@ from zppo_core.trainer.data import DataCursor
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.rollout import RolloutIO
 
+#: group id of zero-weight filler rollouts (never part of the loss)
+FILLER_UID = "__filler__"
 #: multiplier separating per-(step, rank) seeds
 _SEED_STRIDE = 1_000_003
 
@@ -57,11 +59,13 @@ class UpdateContext:
     packing: str = "off"
     micro_batch_tokens: int = 0
     reuse_old_logprobs: bool = False
+    #: FSDP2 + VLM only: a zero-weight rollout with an image (see ``update._match_vision``)
+    vision_filler: Rollout | None = None
 
     def filler(self) -> Rollout:
         """A one-token rollout for zero-weight passes of a rank that is out of data (it keeps
         forwards, and so FSDP's collectives, matched across ranks)."""
-        return Rollout(uid="__filler__", kind="plain", question_id="__filler__", prompt_ids=[self.pad_id],
+        return Rollout(uid=FILLER_UID, kind="plain", question_id=FILLER_UID, prompt_ids=[self.pad_id],
                        response_ids=[self.pad_id])
 
     @classmethod
@@ -95,4 +99,4 @@ def step_seed(cfg: Any, step: int, rank: int) -> int:
     return (cfg.schedule.seed * _SEED_STRIDE + step) * 1_009 + rank
 
 
-__all__ = ["Parts", "TrainerState", "UpdateContext", "step_seed"]
+__all__ = ["FILLER_UID", "Parts", "TrainerState", "UpdateContext", "step_seed"]

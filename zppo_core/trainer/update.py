@@ -42,7 +42,7 @@ from zppo_core.loss import policy_loss
 from zppo_core.trainer.batch import Rollout
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.packing import micro_plan, pad_rows, row_logprobs
-from zppo_core.trainer.state import UpdateContext
+from zppo_core.trainer.state import FILLER_UID, UpdateContext
 
 
 def _plan(ctx: UpdateContext, rollouts: list[Rollout]) -> list[list[int]]:
@@ -150,12 +150,27 @@ def _micro_loss(ctx: UpdateContext, micro, old_lp, adv, norm_kw, dummy):
     mask = pad_rows(keep, False)
     if dummy:
         mask = torch.zeros_like(mask)
+    for i, r in enumerate(micro):  # filler rows (vision filler) carry no weight
+        if r.uid == FILLER_UID:
+            mask[i] = False
     a = ctx.algo
     loss, m = policy_loss(
         lp, old, adv.to(lp.device), mask, clip_low=a.clip_low, clip_high=a.clip_high,
         dual_clip=a.dual_clip, agg=a.loss_agg, **norm_kw,
     )
     return loss, m, [t.detach().float().cpu() for t in rows]
+
+
+def _match_vision(ctx: UpdateContext, micro, lp_rows, adv_rows):
+    """FSDP2 + VLM: when any rank's micro-batch has an image, every rank's has one (a zero-weight
+    image filler row is added), so every rank's backward produces vision-tower gradients and the
+    root unit's reduce-scatter has the same size on every rank."""
+    has = any(r.mm for r in micro)
+    if ctx.dist.max_int(int(has)) and not has:
+        f = ctx.vision_filler
+        lp_rows = None if lp_rows is None else lp_rows + [torch.zeros(len(f.response_ids))]
+        return micro + [f], lp_rows, torch.cat([adv_rows, torch.zeros(1)])
+    return micro, lp_rows, adv_rows
 
 
 def accumulate_gradients(
@@ -187,6 +202,8 @@ def accumulate_gradients(
         else:
             micro, adv_rows = [rollouts[i] for i in sel], adv[sel]
             lp_rows = None if old_lp is None else [old_lp[i] for i in sel]
+        if ctx.vision_filler is not None:
+            micro, lp_rows, adv_rows = _match_vision(ctx, micro, lp_rows, adv_rows)
         with dist.maybe_no_sync(ctx.model, skip_sync=j < n_micro - 1):
             loss, m, seen = _micro_loss(ctx, micro, lp_rows, adv_rows, norm_kw, dummy)
             dist.backward(loss)
