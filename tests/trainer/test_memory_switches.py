@@ -68,8 +68,9 @@ def test_activation_checkpointing_equal_gradients_and_recomputes(tiny_lm):
 
 @pytest.mark.parametrize("chunk", [0, 3])
 def test_entropy_on_plain_and_chunked_paths(tiny_lm, chunk):
-    """The entropy returned with the old log-probs is the full-softmax entropy of the same
-    temperature-scaled logits, on the plain and the selective (chunked) path alike."""
+    """The entropy returned with the log-probs is the full-softmax entropy of the same
+    temperature-scaled logits, on the plain and the selective (chunked) path alike, with or
+    without grad."""
     from zppo_core.loss import token_entropy
 
     batch = _batch()
@@ -80,5 +81,7 @@ def test_entropy_on_plain_and_chunked_paths(tiny_lm, chunk):
     assert ent.shape == lp.shape == want.shape
     assert torch.allclose(ent, want, atol=1e-5)
     assert torch.allclose(lp, token_logprobs(tiny_lm, batch, 0.7), atol=1e-5)
-    with pytest.raises(ValueError, match="no_grad"):
-        token_logprobs(tiny_lm, batch, 0.7, chunk, with_entropy=True)
+    # with grad (the I = 1 update forward): the same entropy, detached; the log-probs keep their graph
+    lp_g, ent_g = token_logprobs(tiny_lm, batch, 0.7, chunk, with_entropy=True)
+    assert lp_g.requires_grad and not ent_g.requires_grad
+    assert torch.allclose(ent_g, want, atol=1e-5)

@@ -213,6 +213,9 @@ class AlgoConfig:
     #: scope of the advantage batch statistics: "step" (whole rollout step) or "minibatch"
     adv_scope: str = "step"
     iterations: int = 4  # I: mini-batch updates per rollout step (PPO epochs = 1)
+    #: I = 1 only: take the old log-probs from the update forward itself (detached) instead of a
+    #: separate no-grad pass -- same weights, tokens and mode, so ratio = 1 exactly; ignored for I > 1
+    reuse_old_logprobs: bool = True
 
 
 @dataclass
@@ -249,6 +252,13 @@ class ScheduleConfig:
 
     rollout_batch: int = 384  # |X_new| per rollout step
     micro_batch: int = 4  # sequences per device per forward/backward (update)
+    #: padding-free micro-batches: sequences laid end to end with restarting position_ids (varlen
+    #: kernels on flash attention, a dense block-diagonal mask on sdpa/eager). auto: only with
+    #: flash attention; on: wherever exact; off: always padded. Image batches and linear-
+    #: attention models are always padded
+    packing: str = "auto"
+    #: unless packing is off: fill each micro-batch up to this many tokens instead of micro_batch rows (0 = rows)
+    micro_batch_tokens: int = 0
     total_steps: int = 200
     seed: int = 0
     checkpoint_every: int = 10
@@ -476,6 +486,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.parallel.strategy not in ("auto", "fsdp2", "ddp", "single"):
         raise ConfigError(f"parallel.strategy: {cfg.parallel.strategy!r} not in auto|fsdp2|ddp|single")
+    if cfg.schedule.packing not in ("auto", "on", "off"):
+        raise ConfigError(f"schedule.packing must be auto|on|off, got {cfg.schedule.packing!r}")
+    if cfg.schedule.micro_batch_tokens < 0:
+        raise ConfigError("schedule.micro_batch_tokens must be >= 0 (0 = micro_batch rows)")
     if cfg.parallel.logprob_chunk < 0:
         raise ConfigError("parallel.logprob_chunk must be >= 0 (0 = no chunking)")
     if cfg.model.weight_sync not in ("memory", "disk"):

@@ -145,15 +145,14 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: in
     chunk in the backward (activation checkpoint) instead of storing its logits. Peak logits
     memory is ``B * chunk * vocab`` instead of ``B * L * vocab``; the values are the same.
 
-    ``with_entropy`` (no-grad calls only): also return the policy entropy per position [B, L-1]
+    ``with_entropy``: also return the policy entropy per position [B, L-1]
     (:func:`zppo_core.loss.token_entropy`, chunk by chunk on the selective path), as
-    ``(logprobs, entropy)``.
+    ``(logprobs, entropy)``. The entropy is a logged statistic: always detached, also when the
+    call runs with grad (the I = 1 update forward, which stands in for the no-grad pass).
     """
     device = next(model.parameters()).device
     kwargs = {k: v.to(device) for k, v in batch.mm.items()}
     targets = batch.input_ids[:, 1:].to(device)
-    if with_entropy and torch.is_grad_enabled():
-        raise ValueError("token_logprobs: with_entropy is a logged statistic, call it under torch.no_grad()")
     with _selective_head(model, targets, temperature, chunk, with_entropy) as selective:
         out = model(
             input_ids=batch.input_ids.to(device),
@@ -171,7 +170,8 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: in
     if with_entropy:
         from zppo_core.loss import token_entropy
 
-        return logp, token_entropy(logits)
+        with torch.no_grad():
+            return logp, token_entropy(logits.detach())
     return logp
 
 
@@ -198,21 +198,25 @@ class SelectiveLogprobHead(torch.nn.Module):
     """Stands in for the LM head during one forward: hidden [B, L, H] -> log-probs [B, L-1]."""
 
     def __init__(self, head: torch.nn.Module, targets: torch.Tensor, temperature: float, chunk: int,
-                 with_entropy: bool = False) -> None:
+                 with_entropy: bool = False, shifted: bool = False) -> None:
         super().__init__()
         self.head, self.targets, self.temperature, self.chunk = head, targets, temperature, chunk
         self.with_entropy = with_entropy
-        self.entropy: torch.Tensor | None = None  # [B, L-1] after a no-grad forward with_entropy
+        self.shifted = shifted  # hidden already holds only the scored positions (packed path)
+        self.entropy: torch.Tensor | None = None  # [B, L-1] (detached) after a forward with_entropy
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         from torch.utils.checkpoint import checkpoint
 
-        h = hidden[:, :-1]
+        h = hidden if self.shifted else hidden[:, :-1]
         out, ent = [], []
         for s in range(0, h.shape[1], self.chunk):
             args = (self.head, h[:, s : s + self.chunk], self.targets[:, s : s + self.chunk], self.temperature)
             if torch.is_grad_enabled():
                 out.append(checkpoint(_chunk_logprobs, *args, use_reentrant=False))
+                if self.with_entropy:  # a logged statistic: one more no-grad projection of the chunk
+                    with torch.no_grad():
+                        ent.append(_chunk_logprobs_entropy(*args)[1])
             elif self.with_entropy:
                 lp, e = _chunk_logprobs_entropy(*args)
                 out.append(lp)

@@ -43,7 +43,8 @@ class UpdateContext:
     ``grad_clip``: global grad-norm clip; ``temperature``: the student's sampling temperature
     (log-probs are computed at it); ``pad_id`` / ``vision_ids``: see
     :func:`zppo_core.trainer.batch.collate`; ``logprob_chunk``: see
-    :func:`zppo_core.trainer.batch.token_logprobs`.
+    :func:`zppo_core.trainer.batch.token_logprobs`; ``packing`` / ``micro_batch_tokens``: see
+    :mod:`zppo_core.trainer.packing`; ``reuse_old_logprobs``: see :mod:`zppo_core.trainer.update`.
     """
 
     model: Any
@@ -56,6 +57,9 @@ class UpdateContext:
     vision_ids: set[int]
     dist: Dist
     logprob_chunk: int = 0
+    packing: str = "off"
+    micro_batch_tokens: int = 0
+    reuse_old_logprobs: bool = False
     #: FSDP2 + VLM only: a zero-weight rollout with an image (see ``update._match_vision``)
     vision_filler: Rollout | None = None
 
@@ -70,7 +74,9 @@ class UpdateContext:
                     dist: Dist) -> UpdateContext:
         return cls(model=model, optimizer=optimizer, algo=cfg.algo, micro_batch=cfg.schedule.micro_batch,
                    grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.student.temperature,
-                   pad_id=pad_id, vision_ids=vision_ids, dist=dist, logprob_chunk=cfg.parallel.logprob_chunk)
+                   pad_id=pad_id, vision_ids=vision_ids, dist=dist, logprob_chunk=cfg.parallel.logprob_chunk,
+                   packing=cfg.schedule.packing, micro_batch_tokens=cfg.schedule.micro_batch_tokens,
+                   reuse_old_logprobs=cfg.algo.reuse_old_logprobs)
 
 
 @dataclass

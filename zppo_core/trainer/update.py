@@ -6,6 +6,15 @@
   of the ``k-1`` earlier updates (PPO epochs = 1; every rollout token enters the gradient
   exactly once per step). The backend's own sampling log-probs are only used for the
   ``train/sampler_logprob_diff`` health metric (stale weights show up there).
+* **I = 1 reuse** (``algo.reuse_old_logprobs``): with a single update per step every
+  micro-batch's forward runs on the same pre-update weights, in the same (eval) mode, over the
+  same tokens as the no-grad pass would, so its detached output *is* the old log-prob: the
+  ratio is exactly 1 and the gradient that of the no-grad-pass version. The pass is skipped
+  (as TRL does on-policy); the ``train/entropy`` statistic is then measured, detached, in that
+  same forward. With I > 1 the later mini-batches run on updated weights and the pass stays.
+* **Packing** (``schedule.packing``, :mod:`zppo_core.trainer.packing`): padding-free
+  micro-batches, optionally filled up to ``schedule.micro_batch_tokens``; the loss sees
+  response-only ``[B, longest response]`` tensors either way.
 * **Mini-batches**: whole groups are shuffled (seeded by step) and dealt into ``I`` mini-batches
   of nearly equal group count, so a group never straddles two updates (needed by
   ``algo.adv_scope = "minibatch"``).
@@ -30,21 +39,51 @@ import torch
 
 from zppo_core.advantages import compute_advantages
 from zppo_core.loss import policy_loss
-from zppo_core.trainer.batch import Rollout, collate, place_rows, split_rows, token_logprobs
+from zppo_core.trainer.batch import Rollout
 from zppo_core.trainer.distributed import Dist
+from zppo_core.trainer.packing import RowLogprobs, micro_plan, pad_rows, row_logprobs
 from zppo_core.trainer.state import FILLER_UID, UpdateContext
 
 
-def chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _plan(ctx: UpdateContext, rollouts: list[Rollout]) -> list[list[int]]:
+    """Micro-batches (rollout indices): ``micro_batch`` rows, or a token budget when packing."""
+    return micro_plan(rollouts, ctx.micro_batch, ctx.micro_batch_tokens if ctx.packing != "off" else 0)
+
+
+def _rows(ctx: UpdateContext, micro: list[Rollout], with_entropy: bool = False) -> RowLogprobs:
+    return row_logprobs(ctx.model, micro, pad_id=ctx.pad_id, vision_ids=ctx.vision_ids,
+                        temperature=ctx.temperature, chunk=ctx.logprob_chunk, packing=ctx.packing,
+                        with_entropy=with_entropy)
+
+
+def reuses_old_logprobs(ctx: UpdateContext) -> bool:
+    """True when the old log-probs are taken from the update's own forward (see module doc)."""
+    return ctx.algo.iterations == 1 and ctx.reuse_old_logprobs
 
 
 @dataclass
 class EntropySum:
-    """Policy entropy summed over the response tokens of the old-logprob pass (this rank)."""
+    """Policy entropy summed over the loss tokens of the pre-update forward (this rank): the
+    no-grad old-log-prob pass, or with the I = 1 reuse the update's own forward."""
 
     total: float = 0.0  # nats
     tokens: float = 0.0
+
+    def add(self, got: RowLogprobs, micro: list[Rollout]) -> None:
+        """Adds a micro-batch's entropy over its loss tokens; filler rows add nothing."""
+        for r, ent, keep in zip(micro, got.entropy or [], got.keep):
+            if r.uid != FILLER_UID:
+                self.total += float(ent[keep.to(ent.device)].sum())
+                self.tokens += float(keep.sum())
+
+
+@dataclass
+class ForwardRecord:
+    """What the I = 1 update forward records in place of the no-grad pass: each rollout's
+    detached log-probs (``logprobs[i]`` for ``rollouts[i]``) and the entropy sum."""
+
+    logprobs: list[torch.Tensor | None]
+    entropy: EntropySum
 
 
 @torch.no_grad()
@@ -58,20 +97,15 @@ def compute_old_logprobs(ctx: UpdateContext, rollouts: list[Rollout],
     ``train/entropy`` metric, measured in this same forward; fillers add nothing).
     """
     out: list[torch.Tensor] = []
-    micro = chunks(rollouts, ctx.micro_batch)
+    micro = [[rollouts[i] for i in sel] for sel in _plan(ctx, rollouts)]
     n_forwards = ctx.dist.max_int(len(micro)) if ctx.dist.world > 1 else len(micro)
     for j in range(n_forwards):
-        batch = collate(micro[j] if j < len(micro) else [ctx.filler()], ctx.pad_id, ctx.vision_ids)
-        if entropy is None:
-            lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
-        else:
-            lp, ent = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk, with_entropy=True)
-            if j < len(micro):
-                mask = batch.response_mask.to(ent.device)
-                entropy.total += float(ent[mask].sum())
-                entropy.tokens += float(mask.sum())
+        mb = micro[j] if j < len(micro) else [ctx.filler()]
+        got = _rows(ctx, mb, with_entropy=entropy is not None)
+        if entropy is not None and j < len(micro):
+            entropy.add(got, mb)
         if j < len(micro):
-            out.extend(t.detach().cpu() for t in split_rows(lp, batch))
+            out.extend(t.detach().float().cpu() for t in got.logprobs)
     return out
 
 
@@ -139,21 +173,30 @@ class UpdateStats:
     dual_clip_frac: float = 0.0
 
 
-def _micro_loss(ctx: UpdateContext, micro, old_lp, adv, norm_kw, dummy):
-    batch = collate(micro, ctx.pad_id, ctx.vision_ids)
-    lp = token_logprobs(ctx.model, batch, ctx.temperature, ctx.logprob_chunk)
-    old = place_rows(old_lp, batch).to(lp.device)
-    mask = batch.response_mask.to(lp.device)
+def _micro_loss(ctx: UpdateContext, micro, old_lp, adv, norm_kw, dummy, entropy: EntropySum | None = None):
+    """Loss of one micro-batch on response-only [B, longest response] tensors.
+
+    ``old_lp`` None: the old log-probs are this forward's own values, detached (I = 1 reuse);
+    ``entropy`` (with the reuse): receives this forward's policy entropy, as the skipped pass
+    would have. Returns (loss, metrics, the micro-batch's detached log-prob rows)."""
+    got = _rows(ctx, micro, with_entropy=entropy is not None)
+    rows = got.logprobs
+    if entropy is not None and not dummy:
+        entropy.add(got, micro)
+    lp = pad_rows(rows)
+    old = lp.detach() if old_lp is None else pad_rows([t.to(lp.device, lp.dtype) for t in old_lp])
+    mask = pad_rows(got.keep, False)
     if dummy:
         mask = torch.zeros_like(mask)
     for i, r in enumerate(micro):  # filler rows (vision filler) carry no weight
         if r.uid == FILLER_UID:
             mask[i] = False
     a = ctx.algo
-    return policy_loss(
+    loss, m = policy_loss(
         lp, old, adv.to(lp.device), mask, clip_low=a.clip_low, clip_high=a.clip_high,
         dual_clip=a.dual_clip, agg=a.loss_agg, **norm_kw,
     )
+    return loss, m, [t.detach().float().cpu() for t in rows]
 
 
 def _match_vision(ctx: UpdateContext, micro, lp_rows, adv_rows):
@@ -163,42 +206,49 @@ def _match_vision(ctx: UpdateContext, micro, lp_rows, adv_rows):
     has = any(r.mm for r in micro)
     if ctx.dist.max_int(int(has)) and not has:
         f = ctx.vision_filler
-        return micro + [f], lp_rows + [torch.zeros(len(f.response_ids))], torch.cat([adv_rows, torch.zeros(1)])
+        lp_rows = None if lp_rows is None else lp_rows + [torch.zeros(len(f.response_ids))]
+        return micro + [f], lp_rows, torch.cat([adv_rows, torch.zeros(1)])
     return micro, lp_rows, adv_rows
 
 
 def accumulate_gradients(
-    ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor], adv: torch.Tensor,
-    filler: Rollout | None,
+    ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
+    filler: Rollout | None, record: ForwardRecord | None = None,
 ) -> GradTotals:
     """Backward of one mini-batch's loss, micro-batch by micro-batch (grads accumulate).
 
     ``filler``: a rollout to run as a zero-weight micro-batch when this rank has fewer
-    micro-batches than another. Returns this rank's sums.
+    micro-batches than another. ``old_lp`` None: reuse each forward's own detached log-probs
+    (I = 1); ``record`` then receives them and the entropy. Returns this rank's sums.
     """
     dist = ctx.dist
-    n_tok = sum(int(t.numel()) for t in old_lp)
-    n_seq = sum(1 for t in old_lp if t.numel())
+    n_tok = sum(len(r.response_ids) for r in rollouts)
+    n_seq = sum(1 for r in rollouts if r.response_ids)
     g_tok, g_seq = dist.sum([n_tok, n_seq])
     if ctx.algo.loss_agg == "token":
         norm_kw = {"token_normalizer": max(g_tok, 1.0) / dist.world}
     else:
         norm_kw = {"seq_normalizer": max(g_seq, 1.0) / dist.world}
-    micro_idx = chunks(list(range(len(rollouts))), ctx.micro_batch)
+    micro_idx = _plan(ctx, rollouts)
     n_micro = dist.max_int(len(micro_idx))
     totals = GradTotals()
     for j in range(n_micro):
         dummy = j >= len(micro_idx)
+        sel = [] if dummy else micro_idx[j]
         if dummy:  # this rank is out of data: a zero-weight pass keeps collectives matched
             micro, lp_rows, adv_rows = [filler], [torch.zeros(len(filler.response_ids))], torch.zeros(1)
         else:
-            sel = micro_idx[j]
-            micro, lp_rows, adv_rows = [rollouts[i] for i in sel], [old_lp[i] for i in sel], adv[sel]
+            micro, adv_rows = [rollouts[i] for i in sel], adv[sel]
+            lp_rows = None if old_lp is None else [old_lp[i] for i in sel]
         if ctx.vision_filler is not None:
             micro, lp_rows, adv_rows = _match_vision(ctx, micro, lp_rows, adv_rows)
         with dist.maybe_no_sync(ctx.model, skip_sync=j < n_micro - 1):
-            loss, m = _micro_loss(ctx, micro, lp_rows, adv_rows, norm_kw, dummy)
+            loss, m, seen = _micro_loss(ctx, micro, lp_rows, adv_rows, norm_kw, dummy,
+                                        None if record is None else record.entropy)
             dist.backward(loss)
+        if record is not None:
+            for i, t in zip(sel, seen):
+                record.logprobs[i] = t
         totals.loss += float(loss.detach())
         totals.clip += m["clip_fraction"] * m["n_tokens"]
         totals.kl += m["approx_kl"] * m["n_tokens"]
@@ -208,12 +258,12 @@ def accumulate_gradients(
 
 
 def one_update(
-    ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor], adv: torch.Tensor,
-    filler: Rollout | None,
+    ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
+    filler: Rollout | None, record: ForwardRecord | None = None,
 ) -> UpdateStats:
     """One optimizer step on one mini-batch (micro-batched with gradient accumulation)."""
     ctx.optimizer.zero_grad(set_to_none=True)
-    t = accumulate_gradients(ctx, rollouts, old_lp, adv, filler)
+    t = accumulate_gradients(ctx, rollouts, old_lp, adv, filler, record)
     grad_norm = ctx.dist.clip_grad_norm(ctx.model, ctx.grad_clip)
     ctx.optimizer.step()
     ctx.optimizer.zero_grad(set_to_none=True)
@@ -236,8 +286,10 @@ def run_updates(
     """Old log-probs, advantages and ``algo.iterations`` optimizer steps. Returns train metrics."""
     algo, dist = ctx.algo, ctx.dist
     ent = EntropySum()
-    if old_lp is None:
+    reuse = old_lp is None and reuses_old_logprobs(ctx)
+    if old_lp is None and not reuse:
         old_lp = compute_old_logprobs(ctx, rollouts, ent)
+    record = ForwardRecord([None] * len(rollouts), ent) if reuse else None
     plan = minibatch_plan(rollouts, algo.iterations, seed)
     if algo.adv_scope == "step":
         adv_all = global_advantages(rollouts, dist, algo.adv_norm, algo.adv_eps)
@@ -253,7 +305,15 @@ def run_updates(
             adv = global_advantages(mb, dist, algo.adv_norm, algo.adv_eps)
         abs_adv.extend(float(a) for a in adv.abs())
         n_pos += int((adv > 0).sum())
-        stats.append(one_update(ctx, mb, [old_lp[i] for i in sel], adv, filler))
+        if record is not None:  # I = 1: a single mini-batch holding every rollout (plan[0] == all indices)
+            got = ForwardRecord([None] * len(mb), ent)
+            stats.append(one_update(ctx, mb, None, adv, filler, got))
+            for i, t in zip(sel, got.logprobs):
+                record.logprobs[i] = t
+        else:
+            stats.append(one_update(ctx, mb, [old_lp[i] for i in sel], adv, filler))
+    if record is not None:
+        old_lp = [t if t is not None else torch.zeros(0) for t in record.logprobs]
     diff_sum, diff_n = sampler_logprob_diff(rollouts, old_lp)
     diff_sum, diff_n, adv_sum, adv_n, pos_n, ent_sum, ent_n = dist.sum(
         [diff_sum, diff_n, sum(abs_adv), len(abs_adv), n_pos, ent.total, ent.tokens])
@@ -276,6 +336,7 @@ def run_updates(
 
 __all__ = [
     "EntropySum",
+    "ForwardRecord",
     "GradTotals",
     "UpdateStats",
     "accumulate_gradients",
@@ -283,6 +344,7 @@ __all__ = [
     "global_advantages",
     "minibatch_plan",
     "one_update",
+    "reuses_old_logprobs",
     "run_updates",
     "sampler_logprob_diff",
 ]
