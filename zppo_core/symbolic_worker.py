@@ -143,6 +143,15 @@ class _Pool:
                 self.idle.append(worker)
             self.cond.notify()
 
+    def prestart(self) -> None:
+        """Start one worker now, if this process has none, so that its imports and warm-up run
+        while the caller sets up instead of inside the first answer that needs sympy."""
+        with self.cond:
+            if self.total:
+                return
+            self.total += 1
+        self.release(self._spawn())
+
     def replace(self, worker: _Worker) -> None:
         """Kill ``worker`` and put a freshly started one (still importing) in its slot."""
         worker.kill()
@@ -202,6 +211,11 @@ def compare(pred: str, gold: str, timeout_s: float) -> bool | None | str:
         return None
     _POOL.release(worker)
     return answer
+
+
+def prestart() -> None:
+    """Start a worker in the background now (a no-op when this process already has one)."""
+    _POOL.prestart()
 
 
 def shutdown() -> None:

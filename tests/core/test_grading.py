@@ -430,3 +430,20 @@ def test_two_unequal_exact_numbers_skip_the_symbolic_check(monkeypatch):
     monkeypatch.setattr(g, "_symbolic_equal", boom)
     assert g.reward("\\boxed{1912}", "1913") == 0.0
     assert g.reward("\\boxed{0.5}", "1/2") == 1.0
+
+
+def test_prestart_starts_one_worker_that_the_first_answer_uses():
+    """The trainer pre-starts the grader's worker during set-up: once per process, and the first
+    symbolic answer is served by that worker instead of starting another (fresh process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from zppo_core import symbolic_worker as w\n"
+        "w.prestart(); w.prestart()\n"
+        "a = w.STATS['started']\n"
+        "ok = w.compare('\\\\sqrt{18}', '3\\\\sqrt{2}', 60.0)\n"
+        "print(a, w.STATS['started'], ok)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["1", "1", "True"], out.stderr[-2000:]

@@ -79,9 +79,29 @@ def test_entropy_on_plain_and_chunked_paths(tiny_lm, chunk):
         want = token_entropy(logits)
         lp, ent = token_logprobs(tiny_lm, batch, 0.7, chunk, with_entropy=True)
     assert ent.shape == lp.shape == want.shape
-    assert torch.allclose(ent, want, atol=1e-5)
+    # the head runs from the shortest prompt's last token on (logits_to_keep); before it: 0
+    start = min(batch.prompt_lens) - 1
+    assert start == 2 and (ent[:, :start] == 0).all() and (lp[:, :start] == 0).all()
+    assert torch.allclose(ent[:, start:], want[:, start:], atol=1e-5)
     assert torch.allclose(lp, token_logprobs(tiny_lm, batch, 0.7), atol=1e-5)
     # with grad (the I = 1 update forward): the same entropy, detached; the log-probs keep their graph
     lp_g, ent_g = token_logprobs(tiny_lm, batch, 0.7, chunk, with_entropy=True)
     assert lp_g.requires_grad and not ent_g.requires_grad
-    assert torch.allclose(ent_g, want, atol=1e-5)
+    assert torch.allclose(ent_g[:, start:], want[:, start:], atol=1e-5)
+
+
+def test_head_only_on_scored_positions_equals_the_full_head(tiny_lm):
+    """logits_to_keep (prompt positions skip the LM head) gives the full-head log-probs on every
+    response position and the same gradients."""
+    batch = _batch()
+    mask = batch.response_mask
+    tiny_lm.zero_grad()
+    logits = tiny_lm(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1].float() / 0.7
+    targets = batch.input_ids[:, 1:]
+    full = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    (full * mask.float()).sum().backward()
+    want_g = {n: p.grad.detach().clone() for n, p in tiny_lm.named_parameters()}
+    lp, got_g = _loss_and_grads(tiny_lm, batch)
+    torch.testing.assert_close(lp[mask], full.detach()[mask], rtol=0, atol=1e-5)
+    for n, g in want_g.items():
+        torch.testing.assert_close(got_g[n], g, rtol=1e-5, atol=1e-7)

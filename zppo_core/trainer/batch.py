@@ -139,6 +139,11 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: in
     Logits are divided by the sampling ``temperature`` so the values are those of the
     behaviour policy that sampled the response. Gradients flow when called with grad enabled.
 
+    Only the positions that can score a response token go through the LM head: HF's
+    ``logits_to_keep`` keeps positions ``min(prompt_lens) - 1 ... L - 2`` (prompt tokens cost no
+    vocabulary projection, as in TRL); the positions before are 0 in the output and never in a
+    response mask. Models whose ``forward`` has no ``logits_to_keep`` get the full head.
+
     ``chunk > 0``: selective log-softmax -- the output head is swapped for one that, inside the
     model's own forward (so FSDP2 has the head's weight gathered), computes fp32 logits of
     ``chunk`` positions at a time, keeps only the sampled token's log-prob, and recomputes the
@@ -152,7 +157,10 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: in
     """
     device = next(model.parameters()).device
     kwargs = {k: v.to(device) for k, v in batch.mm.items()}
-    targets = batch.input_ids[:, 1:].to(device)
+    start = scored_start(model, batch)
+    if start:
+        kwargs["logits_to_keep"] = batch.input_ids.shape[1] - start
+    targets = batch.input_ids[:, 1 + start :].to(device)
     with _selective_head(model, targets, temperature, chunk, with_entropy) as selective:
         out = model(
             input_ids=batch.input_ids.to(device),
@@ -161,18 +169,34 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: in
             **kwargs,
         )
     if selective is not None:
-        return (out.logits, selective.entropy) if with_entropy else out.logits
-    logits = out.logits[:, :-1].float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
-    logp = picked - torch.logsumexp(logits, dim=-1)
-    if with_entropy:
-        from zppo_core.loss import token_entropy
+        logp, ent = out.logits, selective.entropy
+    else:
+        logits = out.logits[:, :-1].float()
+        if temperature != 1.0:
+            logits = logits / temperature
+        picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
+        logp = picked - torch.logsumexp(logits, dim=-1)
+        ent = None
+        if with_entropy:
+            from zppo_core.loss import token_entropy
 
-        with torch.no_grad():
-            return logp, token_entropy(logits.detach())
-    return logp
+            with torch.no_grad():
+                ent = token_entropy(logits.detach())
+    logp = torch.nn.functional.pad(logp, (start, 0))
+    return (logp, torch.nn.functional.pad(ent, (start, 0))) if with_entropy else logp
+
+
+def scored_start(model: Any, batch: Batch) -> int:
+    """First log-prob position any row's response is scored at (``min(prompt_lens) - 1``), or 0
+    when ``model.forward`` takes no ``logits_to_keep`` (then every position gets logits)."""
+    import inspect
+
+    inner = getattr(model, "module", model)  # DDP wraps; FSDP2 does not
+    try:
+        takes = "logits_to_keep" in inspect.signature(inner.forward).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return max(min(batch.prompt_lens) - 1, 0) if takes and batch.prompt_lens else 0
 
 
 def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -260,4 +284,4 @@ def place_rows(rows: list[torch.Tensor], batch: Batch, fill: float = 0.0) -> tor
     return full
 
 
-__all__ = ["VISION_TOKENS", "Batch", "SelectiveLogprobHead", "Rollout", "collate", "place_rows", "split_rows", "token_logprobs", "vision_token_ids"]
+__all__ = ["VISION_TOKENS", "Batch", "SelectiveLogprobHead", "Rollout", "collate", "place_rows", "scored_start", "split_rows", "token_logprobs", "vision_token_ids"]

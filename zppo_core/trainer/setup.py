@@ -82,6 +82,7 @@ def _layout(cfg: Any, acc: Any, dist: Dist, model: Any) -> tuple[Any, Any]:
 
 
 def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
+    from zppo_core import symbolic_worker
     from zppo_core.engines.render import load_image
     from zppo_core.models.processor import tokenizer_of
 
@@ -90,6 +91,7 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
     acc = _accelerator(cfg)
     dist = Dist(acc, resolve_strategy(cfg.parallel.strategy, int(acc.num_processes)))
     questions = load_questions(_ensure_data(cfg, dist, output_dir), cfg.data.image_root)
+    symbolic_worker.prestart()  # the grader's sympy worker imports while the student loads
     model, processor = load_student(model_dir, cfg)
     model, optimizer = _layout(cfg, acc, dist, model)
     live = acc.unwrap_model(model)
