@@ -55,8 +55,10 @@ def test_pack_layout_is_hand_computed():
 
 def test_micro_plan_rows_and_token_budget():
     rs = [_r([1] * 3, [2] * n) for n in (2, 3, 9, 1, 1)]  # 5, 6, 12, 4, 4 tokens
-    assert micro_plan(rs, 2, 0) == [[0, 1], [2, 3], [4]]
-    assert micro_plan(rs, 2, 11) == [[0, 1], [2], [3, 4]]  # 12 > budget: a micro-batch of its own
+    # shortest first (stable): 3 (4), 4 (4), 0 (5), 1 (6), 2 (12)
+    assert micro_plan(rs, 2, 0) == [[3, 4], [0, 1], [2]]
+    assert micro_plan(rs, 2, 11) == [[3, 4], [0, 1], [2]]  # 4+4+5 > 11; 5+6 fits; 12 alone
+    assert micro_plan(rs, 3, 0) == [[3, 4, 0], [1, 2]]
 
 
 def test_packable_only_where_exact(tiny_lm):

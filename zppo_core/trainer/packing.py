@@ -190,13 +190,21 @@ def pad_rows(rows: list[torch.Tensor], fill: float | bool = 0.0) -> torch.Tensor
 
 def micro_plan(rollouts: list[Rollout], rows: int, tokens: int) -> list[list[int]]:
     """Indices of each micro-batch: ``rows`` rollouts at a time, or -- ``tokens > 0`` -- filled
-    in order up to ``tokens`` total tokens (a longer rollout gets a micro-batch of its own)."""
+    up to ``tokens`` total tokens (a longer rollout gets a micro-batch of its own).
+
+    Rollouts are taken in order of their length (prompt + response; stable, so equal lengths
+    keep their order): a BCQ/NCQ prompt carries candidate text and is several times a plain
+    one, and a padded micro-batch costs its longest row times its row count. The loss does not
+    depend on the grouping (token-level normaliser over the whole mini-batch).
+    """
+    order = sorted(range(len(rollouts)), key=lambda i: rollouts[i].n_tokens)
     if tokens <= 0:
-        return [list(range(i, min(i + rows, len(rollouts)))) for i in range(0, len(rollouts), rows)]
+        return [order[s : s + rows] for s in range(0, len(order), rows)]
     plan: list[list[int]] = []
     cur: list[int] = []
     used = 0
-    for i, r in enumerate(rollouts):
+    for i in order:
+        r = rollouts[i]
         if cur and used + r.n_tokens > tokens:
             plan.append(cur)
             cur, used = [], 0

@@ -46,7 +46,8 @@ from zppo_core.trainer.state import FILLER_UID, UpdateContext
 
 
 def _plan(ctx: UpdateContext, rollouts: list[Rollout]) -> list[list[int]]:
-    """Micro-batches (rollout indices): ``micro_batch`` rows, or a token budget when packing."""
+    """Micro-batches (rollout indices): ``micro_batch`` rows, or a token budget when packing,
+    filled in order of sequence length (see :func:`zppo_core.trainer.packing.micro_plan`)."""
     return micro_plan(rollouts, ctx.micro_batch, ctx.micro_batch_tokens if ctx.packing != "off" else 0)
 
 
@@ -96,16 +97,17 @@ def compute_old_logprobs(ctx: UpdateContext, rollouts: list[Rollout],
     ``entropy``: when given, the policy entropy of every loss token is added to it (the
     ``train/entropy`` metric, measured in this same forward; fillers add nothing).
     """
-    out: list[torch.Tensor] = []
-    micro = [[rollouts[i] for i in sel] for sel in _plan(ctx, rollouts)]
-    n_forwards = ctx.dist.max_int(len(micro)) if ctx.dist.world > 1 else len(micro)
+    out: list[torch.Tensor] = [torch.zeros(0)] * len(rollouts)
+    plan = _plan(ctx, rollouts)
+    n_forwards = ctx.dist.max_int(len(plan)) if ctx.dist.world > 1 else len(plan)
     for j in range(n_forwards):
-        mb = micro[j] if j < len(micro) else [ctx.filler()]
+        mb = [rollouts[i] for i in plan[j]] if j < len(plan) else [ctx.filler()]
         got = _rows(ctx, mb, with_entropy=entropy is not None)
-        if entropy is not None and j < len(micro):
+        if entropy is not None and j < len(plan):
             entropy.add(got, mb)
-        if j < len(micro):
-            out.extend(t.detach().float().cpu() for t in got.logprobs)
+        if j < len(plan):
+            for i, t in zip(plan[j], got.logprobs):
+                out[i] = t.detach().float().cpu()
     return out
 
 
