@@ -159,9 +159,10 @@ class WorldRecipe:
 
 TEACHER = WorldRecipe(
     shape=ModelShape(160, 384, 3, 4),
-    steps=400,
+    steps=900,
     mix=(("plain:add", 1.0),),
     add_lengths=(0.1, 0.2, 0.3, 0.4),
+    batch_size=64,
     seed=1,
 )
 STUDENT = WorldRecipe(
