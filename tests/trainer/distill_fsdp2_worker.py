@@ -40,4 +40,7 @@ def main(config: str, out: str, overrides: str, max_steps: str) -> None:
 
 
 if __name__ == "__main__":
+    from zppo_core.trainer.distributed import close_process_group
+
     main(*sys.argv[1:5])
+    close_process_group()  # gloo threads left to the runtime's exit can abort a finished rank

@@ -94,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
 
     if PartialState().is_main_process:
         print(json.dumps({k: v for k, v in res.items() if k != "last_metrics"}))
+    from zppo_core.trainer.distributed import close_process_group
+
+    close_process_group(barrier=True)
     return 0
 
 
@@ -103,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true", help="show third-party progress bars and warnings")
     from zppo_core.errors import guarded
 
-    return guarded("train", run, p.parse_args(argv))
+    try:
+        return guarded("train", run, p.parse_args(argv))
+    finally:
+        if "torch" in sys.modules:  # a run that got as far as torch may have a process group
+            from zppo_core.trainer.distributed import close_process_group
+
+            close_process_group(barrier=False)  # no-op after a clean run (closed there)
 
 
 if __name__ == "__main__":

@@ -92,4 +92,20 @@ class Dist:
         self.acc.wait_for_everyone()
 
 
-__all__ = ["Dist"]
+def close_process_group(barrier: bool = True) -> None:
+    """Destroy this process's default process group, if one was started (a launched run).
+
+    A process that exits with the group alive leaves gloo/NCCL threads to the C++ runtime's exit,
+    which can abort it ("terminate called without an active exception", SIGABRT) after the work
+    is done. ``barrier``: wait for every rank first (the success path; not after a failure, where
+    another rank may never arrive).
+    """
+    import torch.distributed as td
+
+    if td.is_available() and td.is_initialized():
+        if barrier:
+            td.barrier()
+        td.destroy_process_group()
+
+
+__all__ = ["Dist", "close_process_group"]
