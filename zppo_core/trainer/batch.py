@@ -161,7 +161,7 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: in
     if start:
         kwargs["logits_to_keep"] = batch.input_ids.shape[1] - start
     targets = batch.input_ids[:, 1 + start :].to(device)
-    with _selective_head(model, targets, temperature, chunk, with_entropy) as selective:
+    with selective_head(model, targets, temperature, chunk, with_entropy) as selective:
         out = model(
             input_ids=batch.input_ids.to(device),
             attention_mask=batch.attention_mask.to(device),
@@ -171,17 +171,7 @@ def token_logprobs(model: Any, batch: Batch, temperature: float = 1.0, chunk: in
     if selective is not None:
         logp, ent = out.logits, selective.entropy
     else:
-        logits = out.logits[:, :-1].float()
-        if temperature != 1.0:
-            logits = logits / temperature
-        picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
-        logp = picked - torch.logsumexp(logits, dim=-1)
-        ent = None
-        if with_entropy:
-            from zppo_core.loss import token_entropy
-
-            with torch.no_grad():
-                ent = token_entropy(logits.detach())
+        logp, ent = logprobs_of(out.logits[:, :-1], targets, temperature, with_entropy)
     logp = torch.nn.functional.pad(logp, (start, 0))
     return (logp, torch.nn.functional.pad(ent, (start, 0))) if with_entropy else logp
 
@@ -199,23 +189,30 @@ def scored_start(model: Any, batch: Batch) -> int:
     return max(min(batch.prompt_lens) - 1, 0) if takes and batch.prompt_lens else 0
 
 
-def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    logits = head(hidden).float()
+def logprobs_of(logits: torch.Tensor, targets: torch.Tensor, temperature: float,
+                with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """logits [B, T, V], targets [B, T] -> (float32 log-probs of the targets [B, T] under the
+    temperature-scaled logits, their detached entropy [B, T] when ``with_entropy`` else None)."""
+    logits = logits.float()
     if temperature != 1.0:
         logits = logits / temperature
     picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+    logp = picked - torch.logsumexp(logits, dim=-1)
+    if not with_entropy:
+        return logp, None
+    from zppo_core.loss import token_entropy
+
+    with torch.no_grad():
+        return logp, token_entropy(logits.detach())
+
+
+def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    return logprobs_of(head(hidden), targets, temperature)[0]
 
 
 def _chunk_logprobs_entropy(head: Any, hidden: torch.Tensor, targets: torch.Tensor,
-                            temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    from zppo_core.loss import token_entropy
-
-    logits = head(hidden).float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1), token_entropy(logits)
+                            temperature: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return logprobs_of(head(hidden), targets, temperature, with_entropy=True)
 
 
 class SelectiveLogprobHead(torch.nn.Module):
@@ -253,7 +250,8 @@ class SelectiveLogprobHead(torch.nn.Module):
 
 
 @contextlib.contextmanager
-def _selective_head(model: Any, targets: torch.Tensor, temperature: float, chunk: int, with_entropy: bool = False):
+def selective_head(model: Any, targets: torch.Tensor, temperature: float, chunk: int, with_entropy: bool = False,
+                    shifted: bool = False):
     """Swap ``lm_head`` for a :class:`SelectiveLogprobHead` for one forward (``chunk > 0``);
     yields it (None when ``chunk <= 0``)."""
     inner = getattr(model, "module", model)  # DDP wraps; FSDP2 does not
@@ -263,7 +261,7 @@ def _selective_head(model: Any, targets: torch.Tensor, temperature: float, chunk
         return
     if head is None:
         raise ValueError(f"parallel.logprob_chunk: {type(inner).__name__} has no lm_head to replace")
-    selective = SelectiveLogprobHead(head, targets, temperature, chunk, with_entropy)
+    selective = SelectiveLogprobHead(head, targets, temperature, chunk, with_entropy, shifted)
     inner.lm_head = selective
     try:
         yield selective
@@ -284,4 +282,4 @@ def place_rows(rows: list[torch.Tensor], batch: Batch, fill: float = 0.0) -> tor
     return full
 
 
-__all__ = ["VISION_TOKENS", "Batch", "SelectiveLogprobHead", "Rollout", "collate", "place_rows", "scored_start", "split_rows", "token_logprobs", "vision_token_ids"]
+__all__ = ["VISION_TOKENS", "Batch", "SelectiveLogprobHead", "Rollout", "collate", "logprobs_of", "place_rows", "scored_start", "selective_head", "split_rows", "token_logprobs", "vision_token_ids"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from zppo_core.trainer.batch import Rollout, SelectiveLogprobHead, collate, split_rows, token_logprobs
+from zppo_core.trainer.batch import Rollout, collate, logprobs_of, selective_head, split_rows, token_logprobs
 
 #: attention implementations that honour packed ``position_ids`` (see module docstring)
 PACKED_ATTENTION = ("sdpa", "eager", "flex_attention", "flash_attention_2", "flash_attention_3")
@@ -116,37 +116,18 @@ def packed_logprobs(model: Any, pb: PackedBatch, temperature: float = 1.0, chunk
     ``with_entropy``: returns ``(logprobs [K], entropy [K])``, the entropy detached (as
     :func:`zppo_core.trainer.batch.token_logprobs`).
     """
-    from zppo_core.loss import token_entropy
-
     device = next(model.parameters()).device
     ids = pb.input_ids.to(device)
     pos = pb.score_pos.to(device)
-    targets = ids[0, pos + 1]
-    inner = getattr(model, "module", model)
-    head = getattr(inner, "lm_head", None)
-    selective = None
-    if chunk > 0:
-        if head is None:
-            raise ValueError(f"parallel.logprob_chunk: {type(inner).__name__} has no lm_head to replace")
-        selective = SelectiveLogprobHead(head, targets[None], temperature, chunk, with_entropy, shifted=True)
-        inner.lm_head = selective
-    try:
+    targets = ids[0, pos + 1][None]
+    with selective_head(model, targets, temperature, chunk, with_entropy, shifted=True) as selective:
         out = model(input_ids=ids, position_ids=pb.position_ids.to(device), attention_mask=None,
                     use_cache=False, logits_to_keep=pos)
-    finally:
-        if chunk > 0:
-            inner.lm_head = head
     if selective is not None:
-        return (out.logits[0], selective.entropy[0]) if with_entropy else out.logits[0]
-    logits = out.logits[0].float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
-    logp = picked - torch.logsumexp(logits, dim=-1)
-    if with_entropy:
-        with torch.no_grad():
-            return logp, token_entropy(logits.detach()[None])[0]
-    return logp
+        logp, ent = out.logits, selective.entropy
+    else:
+        logp, ent = logprobs_of(out.logits, targets, temperature, with_entropy)
+    return (logp[0], ent[0]) if with_entropy else logp[0]
 
 
 @dataclass

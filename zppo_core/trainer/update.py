@@ -291,7 +291,7 @@ def run_updates(
     reuse = old_lp is None and reuses_old_logprobs(ctx)
     if old_lp is None and not reuse:
         old_lp = compute_old_logprobs(ctx, rollouts, ent)
-    record = ForwardRecord([None] * len(rollouts), ent) if reuse else None
+    seen: list[torch.Tensor | None] | None = [None] * len(rollouts) if reuse else None
     plan = minibatch_plan(rollouts, algo.iterations, seed)
     if algo.adv_scope == "step":
         adv_all = global_advantages(rollouts, dist, algo.adv_norm, algo.adv_eps)
@@ -307,15 +307,15 @@ def run_updates(
             adv = global_advantages(mb, dist, algo.adv_norm, algo.adv_eps)
         abs_adv.extend(float(a) for a in adv.abs())
         n_pos += int((adv > 0).sum())
-        if record is not None:  # I = 1: a single mini-batch holding every rollout (plan[0] == all indices)
+        if seen is not None:  # I = 1: a single mini-batch holding every rollout (plan[0] == all indices)
             got = ForwardRecord([None] * len(mb), ent)
             stats.append(one_update(ctx, mb, None, adv, filler, got))
             for i, t in zip(sel, got.logprobs):
-                record.logprobs[i] = t
+                seen[i] = t
         else:
             stats.append(one_update(ctx, mb, [old_lp[i] for i in sel], adv, filler))
-    if record is not None:
-        old_lp = [t if t is not None else torch.zeros(0) for t in record.logprobs]
+    if seen is not None:
+        old_lp = [t if t is not None else torch.zeros(0) for t in seen]
     diff_sum, diff_n = sampler_logprob_diff(rollouts, old_lp)
     diff_sum, diff_n, adv_sum, adv_n, pos_n, ent_sum, ent_n = dist.sum(
         [diff_sum, diff_n, sum(abs_adv), len(abs_adv), n_pos, ent.total, ent.tokens])
