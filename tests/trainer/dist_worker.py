@@ -38,7 +38,7 @@ def main(config: str, out: str, data: str) -> None:
 
 
 if __name__ == "__main__":
-    from zppo_core.trainer.distributed import close_process_group
+    from zppo_core.trainer.distributed import finish_rank
 
     main(*sys.argv[1:4])
-    close_process_group()  # gloo threads left to the runtime's exit can abort a finished rank
+    finish_rank(0)  # leaves without the runtime's teardown, which can abort a finished gloo rank

@@ -130,10 +130,10 @@ def run_train(config: str, out: str, overrides: str, max_steps: str, kill_step: 
 
 
 if __name__ == "__main__":
-    from zppo_core.trainer.distributed import close_process_group
+    from zppo_core.trainer.distributed import finish_rank
 
     if sys.argv[1] == "update":
         run_update(sys.argv[2])
     else:
         run_train(*sys.argv[2:7])
-    close_process_group()  # gloo threads left to the runtime's exit can abort a finished rank
+    finish_rank(0)  # leaves without the runtime's teardown, which can abort a finished gloo rank

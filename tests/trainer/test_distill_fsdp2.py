@@ -24,7 +24,8 @@ def test_off_distill_teacher_is_sharded_and_the_update_runs(tmp_path):
             "rollout.teacher_group_size": 2, "rollout.student.max_new_tokens": 8, "rollout.teacher.max_new_tokens": 64,
             "schedule.micro_batch": 1, "schedule.total_steps": 2, "schedule.checkpoint_every": 1,
             "optim.lr": 1.0e-3, "zppo.method": "off_distill_replay"}
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
+               PYTHONFAULTHANDLER="1")  # a crashing rank prints every thread's Python stack
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
            str(ROOT / "configs" / "accelerate" / "fsdp2_cpu.yaml"), "--main_process_port", "29641",
            str(WORKER), str(ROOT / "configs" / "tiny.yaml"), str(tmp_path / "run"), json.dumps(over), "2"]

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_two_rank_step_keeps_ranks_identical_and_rank0_writes(tmp_path):
     out = tmp_path / "run"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
+               PYTHONFAULTHANDLER="1")  # a crashing rank prints every thread's Python stack
     # `accelerate launch --multi_gpu` starts the ranks through torch's elastic launcher; with no
     # GPU the trainer's Accelerator runs DDP over gloo on CPU (`--cpu` would start a single
     # process: accelerate's multi-CPU path needs MPI). On GPUs the same command takes the
@@ -43,3 +44,18 @@ def test_two_rank_step_keeps_ranks_identical_and_rank0_writes(tmp_path):
     assert ckpts == ["step_000001"]  # no temp folder of another rank left behind
     state = json.loads((out / "checkpoints" / "step_000001" / "trainer_state.json").read_text())
     assert state["world_size"] == 2 and len(state["rng"]) == 2
+
+
+def test_finish_rank_in_one_process_returns_and_closes_a_world_one_group(tmp_path):
+    """finish_rank only leaves with os._exit in a launched run (world > 1): here it must return the
+    code (twice: without a group, then with a world-1 gloo group, which it destroys)."""
+    import torch.distributed as td
+
+    from zppo_core.trainer.distributed import finish_rank
+
+    assert not td.is_initialized()
+    assert finish_rank(5) == 5
+    td.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    assert td.is_initialized()
+    assert finish_rank(0) == 0
+    assert not td.is_initialized()

@@ -29,7 +29,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _launch(args: list[str], port: int, module: bool = False) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
+               PYTHONFAULTHANDLER="1")  # a crashing rank prints every thread's Python stack
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
            str(ROOT / "configs" / "accelerate" / "fsdp2_cpu.yaml"), "--main_process_port", str(port)]
     cmd += (["-m"] if module else []) + args

@@ -87,11 +87,13 @@ def test_fsdp2_stream_gives_every_rank_every_full_tensor(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from fsdp2_worker import _tiny_lm
 
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
+               PYTHONFAULTHANDLER="1")  # a crashing rank prints every thread's Python stack
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                            "--master_port", "29671", str(Path(__file__).with_name("weight_sync_worker.py")),
                            str(tmp_path)], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert not list(tmp_path.glob("teardown_rank*"))  # finish_rank left before the atexit teardown
     want = _tiny_lm().state_dict()
     for r in (0, 1):
         got = load_file(str(tmp_path / f"rank{r}.safetensors"))

@@ -94,9 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
     if PartialState().is_main_process:
         print(json.dumps({k: v for k, v in res.items() if k != "last_metrics"}))
-    from zppo_core.trainer.distributed import close_process_group
-
-    close_process_group(barrier=True)
     return 0
 
 
@@ -107,12 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     from zppo_core.errors import guarded
 
     try:
-        return guarded("train", run, p.parse_args(argv))
-    finally:
+        code = guarded("train", run, p.parse_args(argv))
+    except BaseException:
         if "torch" in sys.modules:  # a run that got as far as torch may have a process group
             from zppo_core.trainer.distributed import close_process_group
 
-            close_process_group(barrier=False)  # no-op after a clean run (closed there)
+            close_process_group(barrier=False)  # another rank may never arrive at a barrier
+        raise
+    if "torch" in sys.modules:
+        from zppo_core.trainer.distributed import finish_rank
+
+        return finish_rank(code)  # a launched rank leaves here (see finish_rank)
+    return code
 
 
 if __name__ == "__main__":

@@ -108,4 +108,35 @@ def close_process_group(barrier: bool = True) -> None:
         td.destroy_process_group()
 
 
-__all__ = ["Dist", "close_process_group"]
+def finish_rank(code: int) -> int:
+    """End this process with exit status ``code``; a launched rank (process group started) ends
+    without the interpreter's teardown.
+
+    Destroying the group is not enough on gloo: a finished rank was seen to abort in the
+    runtime's exit (SIGABRT, "terminate called without an active exception") after a clean
+    ``destroy_process_group``, which ``torchrun`` reports as a failed run (and a pipeline would
+    retry a finished stage). So a launched rank (world > 1) closes the group (after a barrier
+    when ``code == 0``), flushes stdio and logging, and leaves with ``os._exit(code)``. Every
+    output file the trainer writes is closed before this point. In one process (no group, or a
+    world-1 group such as an in-process vLLM engine's) the group is closed and ``code`` returned:
+    a caller in the same interpreter (a test, a notebook) goes on.
+    """
+    import logging
+    import os
+    import sys
+
+    import torch.distributed as td
+
+    if not (td.is_available() and td.is_initialized()):
+        return code
+    launched = td.get_world_size() > 1
+    close_process_group(barrier=code == 0)
+    if not launched:
+        return code
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+__all__ = ["Dist", "close_process_group", "finish_rank"]
