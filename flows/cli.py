@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path) -> int:
+    from zppo_core.errors import format_error, is_expected
     from zppo_core.redact import redact
 
     prepare_environment(out)

@@ -172,6 +172,24 @@ def test_pipeline_refuses_a_run_folder_in_use(tmp_path, capsys) -> None:
     assert not (tmp_path / "prefect").exists()  # refused before anything was written
 
 
+def test_a_failed_stage_is_one_line_and_the_resume_hint(tmp_path, monkeypatch, capsys) -> None:
+    import flows.zppo_full
+    from flows.cli import add_arguments, run
+
+    def failing_flow(**kw):
+        raise RuntimeError("stage train failed\nsecond line")
+
+    monkeypatch.setattr(flows.zppo_full, "zppo_full", failing_flow)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))  # prepare_environment only fills unset keys
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    rc = run(p.parse_args(["--output", str(tmp_path / "run")]))
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "RuntimeError: stage train failed" in err and "second line" not in err
+    assert "Completed stages are cached" in err
+
+
 def test_training_stage_config_file_is_masked_and_the_trainer_gets_the_real_values(tmp_path, monkeypatch):
     from zppo_core.config import load_config
     from zppo_core.redact import SECRETS_ENV, masked_values
