@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from data_prep.synthetic import MMFR_ROWS, VERO_ROWS, generate_sources
+from data_prep.synthetic import with_synthetic_sources
 from zppo_core.config import CurationConfig, load_config
 
 
@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mmfr", help="MMFineReason-SFT-586K: local folder/file of parquet or hub id")
     parser.add_argument("--synthetic", action="store_true", help="generate both sources offline first")
     parser.add_argument("--scale", type=int, help="synthetic Vero rows (MMFineReason scaled alike)")
+    parser.add_argument("--world", choices=("figures", "miniature"),
+                        help="what --synthetic rows hold: figures (image VQA, default) or miniature (text-only "
+                             "additions; implies keeping rows without an image)")
     parser.add_argument("--seed", type=int, help="sampling (and generation) seed")
     parser.add_argument("--config", help="YAML config; its `curation` section is used")
     parser.add_argument("--tokenizer", help="prompt-token counter: tokenizer folder, hub id or builtin:qwen3.5")
@@ -41,6 +44,10 @@ def resolve_config(args: argparse.Namespace) -> CurationConfig:
         changes["synthetic"] = True
     if args.scale is not None:
         changes["synthetic_scale"] = args.scale
+    if args.world is not None:
+        changes["synthetic_world"] = args.world
+        if args.world == "miniature":
+            changes["require_images"] = False
     return dataclasses.replace(cfg, **changes)
 
 
@@ -76,12 +83,7 @@ def run(args: argparse.Namespace) -> int:
             check_local_path(value, f"curation.{key}")
     with ctx:
         if cfg.synthetic:
-            mmfr_rows = round(cfg.synthetic_scale * MMFR_ROWS / VERO_ROWS)
-            paths = generate_sources(
-                out / "sources", vero_rows=cfg.synthetic_scale, mmfr_rows=mmfr_rows, seed=cfg.seed,
-                workers=cfg.threads, progress=progress,
-            )
-            cfg = dataclasses.replace(cfg, vero=str(paths["vero"]), mmfr=str(paths["mmfr"]))
+            cfg = with_synthetic_sources(cfg, out / "sources", progress=progress)
         result = run_curation(cfg, out, progress=progress)
     for source, c in result["counts"].items():
         print(f"{source}: {c['in']} in, {c['kept']} kept, {c['rejected']} rejected")

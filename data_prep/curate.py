@@ -95,7 +95,7 @@ def dedup_stage(con: duckdb.DuckDBPyConnection, cfg: CurationConfig) -> None:
 
 
 def _image_token_table(con: duckdb.DuckDBPyConnection, cfg: CurationConfig) -> pa.Table:
-    sizes = con.execute("SELECT DISTINCT height, width FROM work WHERE reason IS NULL").fetchall()
+    sizes = con.execute("SELECT DISTINCT height, width FROM work WHERE reason IS NULL AND height IS NOT NULL").fetchall()
     hs, ws, toks = [], [], []
     for h, w in sizes:
         try:
@@ -129,6 +129,8 @@ def _count_tokens(con: duckdb.DuckDBPyConnection, cfg: CurationConfig, counter: 
         "UPDATE work SET prompt_tokens = t.value + l.tokens FROM text_tokens t, image_token_lut l "
         "WHERE work.uid = t.uid AND work.height = l.height AND work.width = l.width"
     )
+    # a text-only row (kept when curation.require_images is false) has no image tokens
+    con.execute("UPDATE work SET prompt_tokens = t.value FROM text_tokens t WHERE work.uid = t.uid AND work.height IS NULL")
     con.unregister("image_token_lut")
     con.unregister("text_tokens")
     return tbl.num_rows

@@ -36,7 +36,8 @@ def create_final_tables(con: duckdb.DuckDBPyConnection, cfg: CurationConfig) -> 
     con.execute(f"""
         CREATE TABLE zppo77k AS
         SELECT id, source, canonical AS sub_dataset, CAST(tier AS INTEGER) AS tier, question, answer, reward_type,
-               'images/' || img_hash || '.' || {_ext_case()} AS image, teacher_response,
+               CASE WHEN img_hash IS NULL THEN '' ELSE 'images/' || img_hash || '.' || {_ext_case()} END AS image,
+               teacher_response,
                file_id, row_idx, img_hash, row_number() OVER (ORDER BY md5('{seed}' || ':' || id), id) AS ord
         FROM work WHERE reason IS NULL
     """)
@@ -49,7 +50,9 @@ def create_final_tables(con: duckdb.DuckDBPyConnection, cfg: CurationConfig) -> 
 
 def write_images(con: duckdb.DuckDBPyConnection, parts: list[SourcePart], out: Path, progress: Callable | None) -> int:
     """Write each kept row's image once under ``out/images``; returns files written."""
-    rows = con.execute("SELECT DISTINCT file_id, row_idx, image FROM zppo77k ORDER BY file_id, row_idx").fetchall()
+    rows = con.execute(
+        "SELECT DISTINCT file_id, row_idx, image FROM zppo77k WHERE image <> '' ORDER BY file_id, row_idx"
+    ).fetchall()
     by_file: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for file_id, row_idx, image in rows:
         by_file[file_id].append((row_idx, image))

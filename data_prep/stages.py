@@ -98,8 +98,9 @@ def cheap_stages(cfg: CurationConfig) -> list[tuple[str, str, str]]:
         ("answer_missing", "null or empty gold answer", "answer IS NULL"),
         ("answer_too_long", f"answer longer than {cfg.max_answer_chars} characters",
          f"length(answer) > {int(cfg.max_answer_chars)}"),
-        ("image_missing", "no image bytes", "img_bytes IS NULL OR img_bytes = 0"),
-        ("image_undecodable", "image header unreadable", "img_format IS NULL"),
+        ("image_missing", "no image bytes", "img_bytes IS NULL OR img_bytes = 0") if cfg.require_images else
+        ("image_missing", "none: rows without an image are kept (curation.require_images = false)", "FALSE"),
+        ("image_undecodable", "image header unreadable", "img_bytes > 0 AND img_format IS NULL"),
         ("image_too_large", f"w x h > {cfg.max_image_pixels} px (header size; never decoded)",
          f"CAST(width AS BIGINT) * CAST(height AS BIGINT) > {int(cfg.max_image_pixels)}"),
         ("image_too_small", f"min(h, w) < {cfg.min_image_side} px", f"least(width, height) < {int(cfg.min_image_side)}"),
@@ -108,15 +109,20 @@ def cheap_stages(cfg: CurationConfig) -> list[tuple[str, str, str]]:
     ]
 
 
-#: alive rows whose image bytes also occur in an alive row of the other source
+#: alive rows whose image bytes also occur in an alive row of the other source; text-only rows
+#: (kept when ``curation.require_images`` is false) share "no image" when both sources have some
 SHARED_IMAGE = (
     "img_hash IN (SELECT img_hash FROM work WHERE reason IS NULL AND source = 'vero' "
     "INTERSECT SELECT img_hash FROM work WHERE reason IS NULL AND source = 'mmfr')"
+    " OR (img_hash IS NULL"
+    "  AND EXISTS (SELECT 1 FROM work WHERE reason IS NULL AND source = 'vero' AND img_hash IS NULL)"
+    "  AND EXISTS (SELECT 1 FROM work WHERE reason IS NULL AND source = 'mmfr' AND img_hash IS NULL))"
 )
+#: same question and same image (or both without one) as an alive Vero row
 QUESTION_DEDUP = (
     "source = 'mmfr' AND uid IN ("
     " SELECT m.uid FROM work m JOIN work v"
-    "  ON v.source = 'vero' AND v.reason IS NULL AND m.img_hash = v.img_hash AND m.qkey = v.qkey"
+    "  ON v.source = 'vero' AND v.reason IS NULL AND m.img_hash IS NOT DISTINCT FROM v.img_hash AND m.qkey = v.qkey"
     " WHERE m.source = 'mmfr' AND m.reason IS NULL)"
 )
 

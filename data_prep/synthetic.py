@@ -25,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_prep import synthetic_miniature as mini
 from data_prep.drawing import Task, draw_task
 
 #: full-scale row counts of the real sources
@@ -254,20 +255,38 @@ def _write(rows: list[dict], schema: pa.Schema, path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=ROW_GROUP)
 
 
+#: ``curation.synthetic_world`` values: what the generated rows hold (same schemas either way)
+WORLDS: tuple[str, ...] = ("figures", "miniature")
+
+
+def _world_tables(world: str) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
+    """(Vero configs, MMFineReason sources) with relative sizes of ``world``."""
+    if world == "miniature":
+        return mini.VERO_CONFIGS, mini.MMFR_SOURCES
+    if world != "figures":
+        raise ValueError(f"curation.synthetic_world: {world!r} not in {'|'.join(WORLDS)}")
+    return VERO_CONFIGS, MMFR_SOURCES
+
+
 def _vero_shard(args: tuple) -> int:
-    seed, config, start, n, path, d = args
-    _write([vero_row(seed, start + i, config, i, d) for i in range(n)], VERO_SCHEMA, Path(path))
+    seed, config, start, n, path, d, world = args
+    row = mini.vero_row if world == "miniature" else vero_row
+    _write([row(seed, start + i, config, i, d) for i in range(n)], VERO_SCHEMA, Path(path))
     return n
 
 
 def _mmfr_shard(args: tuple) -> int:
-    seed, start, n, vero_rows, path, d = args
-    names = [s for s, _ in MMFR_SOURCES]
-    weights = [w for _, w in MMFR_SOURCES]
+    seed, start, n, vero_rows, path, d, world = args
+    sources = _world_tables(world)[1]
+    names = [s for s, _ in sources]
+    weights = [w for _, w in sources]
     rows = []
     for i in range(start, start + n):
         source = random.Random(f"{seed}:mmfr-source:{i}").choices(names, weights)[0]
-        rows.append(mmfr_row(seed, i, source, vero_rows, d))
+        if world == "miniature":
+            rows.append(mini.mmfr_row(seed, i, source, vero_rows, d, PASS_RATES))
+        else:
+            rows.append(mmfr_row(seed, i, source, vero_rows, d))
     _write(rows, MMFR_SCHEMA, Path(path))
     return n
 
@@ -275,21 +294,28 @@ def _mmfr_shard(args: tuple) -> int:
 def generate_sources(
     out_dir: str | Path, *, vero_rows: int, mmfr_rows: int, seed: int = 0, workers: int = 1,
     progress: Callable[[str, int, int | None], None] | None = None, defects: Defects = DEFECTS,
+    world: str = "figures",
 ) -> dict[str, Path]:
-    """Write both synthetic sources under ``out_dir``; return ``{"vero": dir, "mmfr": dir}``."""
+    """Write both synthetic sources under ``out_dir``; return ``{"vero": dir, "mmfr": dir}``.
+
+    ``world``: ``figures`` (image rows drawn by :mod:`data_prep.drawing`) or ``miniature``
+    (text-only additions, :mod:`data_prep.synthetic_miniature`); the schemas are the same.
+    """
     out = Path(out_dir)
+    vero_configs, _ = _world_tables(world)
     jobs: list[tuple[Callable, tuple]] = []
-    counts = allocate(vero_rows, [w for _, w in VERO_CONFIGS])
+    counts = allocate(vero_rows, [w for _, w in vero_configs])
     start = 0
-    for (config, _), n in zip(VERO_CONFIGS, counts):
+    for (config, _), n in zip(vero_configs, counts):
         if n:
-            jobs.append((_vero_shard, (seed, config, start, n, str(out / "vero" / config / "train-00000-of-00001.parquet"), defects)))
+            path = str(out / "vero" / config / "train-00000-of-00001.parquet")
+            jobs.append((_vero_shard, (seed, config, start, n, path, defects, world)))
         start += n
     shards = max(1, math.ceil(mmfr_rows / MMFR_SHARD_ROWS))
     start = 0
     for k, n in enumerate(allocate(mmfr_rows, [1.0] * shards)):
         path = out / "mmfr" / "data" / f"train-{k:05d}-of-{shards:05d}.parquet"
-        jobs.append((_mmfr_shard, (seed, start, n, vero_rows, str(path), defects)))
+        jobs.append((_mmfr_shard, (seed, start, n, vero_rows, str(path), defects, world)))
         start += n
     total = vero_rows + mmfr_rows
     done = 0
@@ -305,6 +331,19 @@ def generate_sources(
                 if progress:
                     progress("generate", done, total)
     return {"vero": out / "vero", "mmfr": out / "mmfr"}
+
+
+def with_synthetic_sources(cfg, out_dir: str | Path,  # noqa: ANN001 - a CurationConfig
+                           progress: Callable[[str, int, int | None], None] | None = None):  # noqa: ANN201
+    """Generate both sources of ``cfg`` (``synthetic_scale`` Vero rows, MMFineReason scaled as
+    upstream, ``synthetic_world``, ``seed``, ``threads``) under ``out_dir``; return ``cfg`` with
+    ``vero``/``mmfr`` pointing at them. Used by ``zppo curate --synthetic`` and the pipeline."""
+    import dataclasses
+
+    mmfr_rows = round(cfg.synthetic_scale * MMFR_ROWS / VERO_ROWS)
+    paths = generate_sources(out_dir, vero_rows=cfg.synthetic_scale, mmfr_rows=mmfr_rows, seed=cfg.seed,
+                             workers=cfg.threads, progress=progress, world=cfg.synthetic_world)
+    return dataclasses.replace(cfg, vero=str(paths["vero"]), mmfr=str(paths["mmfr"]))
 
 
 def _call(job: tuple[Callable, tuple]) -> int:

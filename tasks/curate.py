@@ -87,15 +87,12 @@ def _sources(cur: Any, out: Path, log: Any) -> Any:
     ``<out>/sources`` first, exactly as ``zppo curate --synthetic`` does; else the config as is."""
     if not cur.synthetic:
         return cur
-    import dataclasses
-
-    from data_prep.synthetic import MMFR_ROWS, VERO_ROWS, generate_sources
+    from data_prep.synthetic import MMFR_ROWS, VERO_ROWS, with_synthetic_sources
 
     mmfr_rows = round(cur.synthetic_scale * MMFR_ROWS / VERO_ROWS)
-    log.info("curation: generating offline sources (%d Vero rows, %d MMFineReason rows)", cur.synthetic_scale, mmfr_rows)
-    paths = generate_sources(out / "sources", vero_rows=cur.synthetic_scale, mmfr_rows=mmfr_rows, seed=cur.seed,
-                             workers=cur.threads, progress=_progress(log))
-    return dataclasses.replace(cur, vero=str(paths["vero"]), mmfr=str(paths["mmfr"]))
+    log.info("curation: generating offline sources (%s world: %d Vero rows, %d MMFineReason rows)",
+             cur.synthetic_world, cur.synthetic_scale, mmfr_rows)
+    return with_synthetic_sources(cur, out / "sources", progress=_progress(log))
 
 
 def _flat_counts(counts: Any, prefix: str) -> dict[str, float]:

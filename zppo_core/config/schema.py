@@ -300,6 +300,13 @@ class CurationConfig:
     seed: int = 0
     synthetic: bool = False
     synthetic_scale: int = 2_000
+    #: what the offline sources hold: ``figures`` (drawn figures with VQA questions, image rows
+    #: with the real sources' defects) or ``miniature`` (text-only additions of the miniature
+    #: world, ``zppo_core.models.miniature``), both in the real Vero-600k / MMFineReason schemas
+    synthetic_world: str = "figures"
+    #: reject rows without an image (``image_missing``): ZPPO-77K rows are image triples (paper).
+    #: ``false`` keeps text-only rows (the miniature world); their image stages are skipped
+    require_images: bool = True
     #: upstream split read from each source
     vero_split: str = "train"
     mmfr_split: str = "train"
@@ -514,6 +521,8 @@ def validate(cfg: Config) -> None:
         a, sep, b = str(pair).partition(":")
         if not sep or not a.strip() or not b.strip():
             raise ConfigError(f"pipeline.report_pairs: {pair!r} is not METHOD_A:METHOD_B")
+    if cfg.curation.synthetic_world not in ("figures", "miniature"):
+        raise ConfigError(f"curation.synthetic_world: {cfg.curation.synthetic_world!r} not in figures|miniature")
     if cfg.pipeline.bootstrap_resamples < 1:
         raise ConfigError("pipeline.bootstrap_resamples must be >= 1")
     if cfg.tracking.audit_records_per_step < 0 or cfg.tracking.audit_max_records < 0:
