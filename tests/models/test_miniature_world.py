@@ -78,3 +78,14 @@ def test_shipped_weights_are_installed_when_the_recipe_matches(tmp_path):
     out = Path(resolve("builtin:mini-student", cache_dir=str(tmp_path)))
     digest = [hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest() for d in (shipped, out)]
     assert digest[0] == digest[1]
+
+
+def test_student_never_sees_a_plain_hard_addition_and_reads_beyond_its_plain_lengths():
+    """The hard in-family items (the longest split length) are absent from the student's plain
+    diet; its reading (BCQ) examples go past every plain length, where only copying helps."""
+    rng = random.Random(0)
+    hard = max(world.SPLIT_LENGTHS)
+    plain_add = [world._length(world.STUDENT, "add", rng) for _ in range(2000)]
+    reading = [world._length(world.STUDENT, "mul", rng, reading=True) for _ in range(2000)]
+    assert max(plain_add) < hard
+    assert max(reading) == world.STUDENT.bcq_max_digits > world.STUDENT.max_digits
