@@ -76,6 +76,7 @@ def test_shipped_weights_are_installed_when_the_recipe_matches(tmp_path):
     if not (shipped / world.FINGERPRINT_FILE).exists():
         pytest.fail("assets/miniature/mini-student is missing: run `make miniature-models`")
     out = Path(resolve("builtin:mini-student", cache_dir=str(tmp_path)))
+    assert world.recipe_fingerprint("mini-student") in out.name  # a new recipe never reuses an old cache
     digest = [hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest() for d in (shipped, out)]
     assert digest[0] == digest[1]
 

@@ -74,9 +74,11 @@ def resolve(spec: str, cache_dir: str | None = None) -> str:
         target = root / f"smollm2-135m-instruct-bf16-{BUILD_VERSION}"
         return str(build_cached(target, convert_smollm2))
     if name in MINIATURE:
-        from zppo_core.models.miniature import install_world
+        from zppo_core.models.miniature import install_world, recipe_fingerprint
 
-        return str(build_cached(root / f"{name}-{BUILD_VERSION}", lambda out: install_world(name, out)))
+        # keyed by the recipe: a changed recipe (new shipped weights) never reuses an old cached copy
+        target = root / f"{name}-{recipe_fingerprint(name)}-{BUILD_VERSION}"
+        return str(build_cached(target, lambda out: install_world(name, out)))
     from zppo_core.models.tiny import WARMSTARTED, build_tiny
 
     warm = opts.get("warmstart", "1") == "1" and name in WARMSTARTED
