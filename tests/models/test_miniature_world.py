@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -66,17 +67,22 @@ def test_reading_examples_use_other_families_only():
     assert text.count("<candidate>\n") == 2 and target in text
 
 
-def test_shipped_weights_are_installed_when_the_recipe_matches(tmp_path):
+@pytest.mark.parametrize("name", sorted(world.RECIPES))
+def test_shipped_weights_are_installed_when_the_recipe_matches(tmp_path, name):
+    """Every shipped folder's fingerprint is the current recipe's (a recipe field added or changed
+    without re-stamping would silently rebuild the model, ~20 min, on every fresh machine)."""
     import hashlib
     from pathlib import Path
 
     from zppo_core.models import resolve
 
-    shipped = Path(world.__file__).resolve().parents[2] / world.ASSETS_DIR / "mini-student"
+    shipped = Path(world.__file__).resolve().parents[2] / world.ASSETS_DIR / name
     if not (shipped / world.FINGERPRINT_FILE).exists():
-        pytest.fail("assets/miniature/mini-student is missing: run `make miniature-models`")
-    out = Path(resolve("builtin:mini-student", cache_dir=str(tmp_path)))
-    assert world.recipe_fingerprint("mini-student") in out.name  # a new recipe never reuses an old cache
+        pytest.fail(f"assets/miniature/{name} is missing: run `make miniature-models`")
+    stamp = json.loads((shipped / world.FINGERPRINT_FILE).read_text())["fingerprint"]
+    assert stamp == world.recipe_fingerprint(name), f"{name}: shipped weights are stamped for another recipe"
+    out = Path(resolve(f"builtin:{name}", cache_dir=str(tmp_path)))
+    assert world.recipe_fingerprint(name) in out.name  # a new recipe never reuses an old cache
     digest = [hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest() for d in (shipped, out)]
     assert digest[0] == digest[1]
 
