@@ -7,6 +7,8 @@ Pure functions over plain lists (no I/O). Accuracies are fractions in [0, 1].
 * :func:`bootstrap_interval` -- mean and percentile interval of item scores (one run).
 * :func:`paired_bootstrap_diff` -- mean and interval of ``a - b`` over the same items
   (resampled together, so per-item difficulty cancels).
+* :func:`stratified_paired_bootstrap` -- the same for an average of several benchmarks' mean
+  differences (items resampled within each benchmark).
 """
 
 from __future__ import annotations
@@ -83,4 +85,28 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], *, n_boot: int
     return Interval(sum(d) / n, _percentile(means, 0.025), _percentile(means, 0.975), n, "bootstrap-over-items")
 
 
-__all__ = ["Interval", "bootstrap_interval", "paired_bootstrap_diff", "t_interval", "t_quantile"]
+def stratified_paired_bootstrap(strata: Sequence[Sequence[float]], *, n_boot: int = 2000, seed: int = 0) -> Interval:
+    """Unweighted mean over strata of each stratum's mean, with its percentile bootstrap interval.
+
+    Args:
+        strata: per stratum (a benchmark), the paired per-item differences ``a[i] - b[i]``.
+    Items are resampled within their stratum, so each benchmark keeps its weight (a family
+    average is the plain mean of its benchmarks' accuracies). ``n`` of the result: all items.
+    """
+    import numpy as np
+
+    if not strata or any(len(d) == 0 for d in strata):
+        raise ValueError(f"stratified bootstrap needs non-empty strata, got sizes {[len(d) for d in strata]}")
+    rng = np.random.default_rng(seed)
+    boots = np.zeros(n_boot)
+    for d in strata:
+        arr = np.asarray(d, dtype=float)
+        boots += arr[rng.integers(0, len(arr), size=(n_boot, len(arr)))].mean(axis=1)
+    boots = np.sort(boots / len(strata))
+    mean = float(np.mean([np.mean(d) for d in strata]))
+    return Interval(mean, _percentile(boots.tolist(), 0.025), _percentile(boots.tolist(), 0.975),
+                    sum(len(d) for d in strata), "bootstrap-over-items")
+
+
+__all__ = ["Interval", "bootstrap_interval", "paired_bootstrap_diff", "stratified_paired_bootstrap", "t_interval",
+           "t_quantile"]

@@ -69,11 +69,12 @@ def mlflow_ui_command(tracking_uri: str, output_dir: Path) -> str:
             f"   (or: make mlflow-ui MLFLOW_DIR={shlex.quote(str(output_dir / 'mlruns'))})")
 
 
-def format_summary(result: dict[str, Any], out: Path) -> str:
-    """The end of a pipeline run: the result table, where the report is, how to compare runs."""
+def format_summary(result: dict[str, Any], out: Path, by: str = "family") -> str:
+    """The end of a pipeline run: the result table (columns ``by`` family or benchmark), where
+    the report is, how to compare runs."""
     from tasks.summary import summary_text
 
-    lines = ["", "=" * 80, "ZPPO pipeline finished", "=" * 80, "", summary_text(result), ""]
+    lines = ["", "=" * 80, "ZPPO pipeline finished", "=" * 80, "", summary_text(result, by), ""]
     lines.append(f"Report (tables beside the paper's numbers, plots): {out / 'report'}")
     if result.get("compare_url"):
         lines.append(f"Compare runs in MLflow: {result['compare_url']}")
@@ -99,13 +100,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with folder_lock(out, "zppo pipeline"):
-            return _run_locked(args, overrides, out)
+            return _run_locked(args, overrides, out, cfg.pipeline.summary_columns)
     except FolderBusy as e:
         print(f"zppo pipeline: {e}", file=sys.stderr)
         return 3
 
 
-def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path) -> int:
+def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, summary_by: str = "family") -> int:
     from zppo_core.errors import format_error, is_expected
     from zppo_core.redact import redact
 
@@ -124,7 +125,7 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path) 
         print(f"Logs: {out}/train/*/*/*/train.log and the Prefect flow run. Completed stages are cached: "
               "fix the cause and run the same command again to resume.", file=sys.stderr)
         return 1
-    print(format_summary(result, out))
+    print(format_summary(result, out, summary_by))
     (out / "report" / "pipeline_result.json").write_text(json.dumps(redact(result), indent=1, default=str))
     print(f"\nRun folder: {out}")
     print(f"MLflow UI:  {mlflow_ui_command(result['tracking_uri'], out)}")

@@ -156,7 +156,7 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
         try:
             result = _run_stages(cfg, out, sweep, ctx, _result_storage(out))
             ok = True
-            log.info("result table (n = items scored per cell):\n%s", summary_text(result))
+            log.info("result table (n = items scored per cell):\n%s", summary_text(result, cfg.pipeline.summary_columns))
             log.info("report: %s   compare runs in MLflow: %s", Path(out) / "report", result.get("compare_url", ""))
             return result
         finally:

@@ -1,26 +1,37 @@
 """The result table the pipeline prints at its end (console and the flow's log).
 
-Per student, one row per method (Base first), one column per benchmark family: the family
-average accuracy, the number of items behind it (``n``: items scored over the family's
-benchmarks and every seed), the difference to Base (``Δ``), and with two or more seeds the
-95 % t-interval of the family average over seeds. Pure functions over the flow's ``evals``
-dict (``evals[student][method][seed] = {abbr: eval result}``); no Prefect, no MLflow.
+Per student, one row per method (Base first), one column per group of benchmarks -- the
+benchmark family (``pipeline.summary_columns: family``) or each benchmark (``benchmark``): the
+group's average accuracy, the number of items behind it (``n``: items scored over the group's
+benchmarks and every seed), with two or more seeds the 95 % t-interval of the average over
+seeds, and the difference to Base (``Δ``) with its 95 % interval:
+
+* two or more seeds: Student t over the per-seed differences (method seed - Base);
+* one seed: paired bootstrap over items (each item scored by both; items resampled within each
+  benchmark, :func:`eval.stats.stratified_paired_bootstrap`), read from the records files.
+
+Functions over the flow's ``evals`` dict (``evals[student][method][seed] = {abbr: eval
+result}``); the only I/O is reading the per-item records of a one-seed Δ. No Prefect, no MLflow.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from eval.stats import Interval, stratified_paired_bootstrap, t_interval
+
 BASE = "base"
-#: two-sided 95 % Student-t quantiles by degrees of freedom (1..10); 1.96 beyond
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+#: ``pipeline.summary_columns`` values
+COLUMNS = ("family", "benchmark")
+#: bootstrap resamples and seed of a one-seed Δ interval
+DELTA_RESAMPLES = 2000
+DELTA_SEED = 0
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One (method, family) entry: mean over seeds, 95 % interval (None for one seed), items."""
+    """One (method, group) entry: mean over seeds, 95 % interval (None for one seed), items."""
 
     mean: float
     interval: tuple[float, float] | None
@@ -28,40 +39,73 @@ class Cell:
     seeds: int
 
 
-def t_interval(values: list[float]) -> tuple[float, float] | None:
-    """95 % t-interval of the mean of ``values`` (None for fewer than two)."""
-    k = len(values)
-    if k < 2:
-        return None
-    mean = sum(values) / k
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1))
-    half = _T95.get(k - 1, 1.96) * sd / math.sqrt(k)
-    return mean - half, mean + half
+def _scored(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {abbr: r for abbr, r in results.items() if not r.get("skipped") and r.get("accuracy") is not None}
 
 
-def _family_of_seed(results: dict[str, Any]) -> dict[str, tuple[float, int]]:
-    """``{family: (mean accuracy over scored benchmarks, items scored)}`` of one seed."""
+def _group(abbr: str, r: dict[str, Any], by: str) -> str:
+    return abbr if by == "benchmark" else r["family"]
+
+
+def _group_of_seed(results: dict[str, Any], by: str) -> dict[str, tuple[float, int]]:
+    """``{group: (mean accuracy over scored benchmarks, items scored)}`` of one seed."""
     accs: dict[str, list[float]] = {}
     items: dict[str, int] = {}
-    for r in results.values():
-        if r.get("skipped") or r.get("accuracy") is None:
-            continue
-        accs.setdefault(r["family"], []).append(float(r["accuracy"]))
-        items[r["family"]] = items.get(r["family"], 0) + int(r.get("n") or 0)
-    return {f: (sum(v) / len(v), items[f]) for f, v in accs.items()}
+    for abbr, r in _scored(results).items():
+        g = _group(abbr, r, by)
+        accs.setdefault(g, []).append(float(r["accuracy"]))
+        items[g] = items.get(g, 0) + int(r.get("n") or 0)
+    return {g: (sum(v) / len(v), items[g]) for g, v in accs.items()}
 
 
-def cells(per_seed: dict[str, dict[str, Any]]) -> dict[str, Cell]:
-    """``{seed: {abbr: result}}`` -> ``{family: Cell}``."""
-    by_family: dict[str, list[tuple[float, int]]] = {}
+def cells(per_seed: dict[str, dict[str, Any]], by: str = "family") -> dict[str, Cell]:
+    """``{seed: {abbr: result}}`` -> ``{group: Cell}``."""
+    by_group: dict[str, list[tuple[float, int]]] = {}
     for results in per_seed.values():
-        for fam, val in _family_of_seed(results).items():
-            by_family.setdefault(fam, []).append(val)
+        for g, val in _group_of_seed(results, by).items():
+            by_group.setdefault(g, []).append(val)
     out = {}
-    for fam, vals in by_family.items():
+    for g, vals in by_group.items():
         accs = [a for a, _ in vals]
-        out[fam] = Cell(sum(accs) / len(accs), t_interval(accs), sum(n for _, n in vals), len(vals))
+        iv = t_interval(accs) if len(accs) > 1 else None
+        out[g] = Cell(sum(accs) / len(accs), (iv.lo, iv.hi) if iv else None, sum(n for _, n in vals), len(vals))
     return out
+
+
+def _item_scores(r: dict[str, Any]) -> dict[str, float]:
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(r["records"], columns=["item_id", "score"]).to_pydict()
+    return {str(i): float(s) for i, s in zip(t["item_id"], t["score"])}
+
+
+def delta_interval(method: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], group: str,
+                   by: str = "family") -> Interval | None:
+    """Δ = method - Base on ``group`` (accuracy points) with its 95 % interval, or None when
+    it cannot be computed (no Base, one seed without records, no common items)."""
+    base_res = next(iter(base.values()), {})
+    base_group = _group_of_seed(base_res, by).get(group)
+    if not base_group:
+        return None
+    scored = [(res, g[group][0]) for res, g in ((res, _group_of_seed(res, by)) for res in method.values()) if group in g]
+    if len(scored) > 1:
+        return t_interval([acc - base_group[0] for _, acc in scored])
+    if not scored:
+        return None
+    res = scored[0][0]
+    strata = []
+    for abbr, r in _scored(res).items():
+        b = _scored(base_res).get(abbr)
+        if _group(abbr, r, by) != group or b is None or not r.get("records") or not b.get("records"):
+            continue
+        ms, bs = _item_scores(r), _item_scores(b)
+        common = sorted(set(ms) & set(bs))
+        if not common:
+            return None
+        strata.append([100.0 * (ms[i] - bs[i]) for i in common])
+    if not strata:
+        return None
+    return stratified_paired_bootstrap(strata, n_boot=DELTA_RESAMPLES, seed=DELTA_SEED)
 
 
 def _fmt(c: Cell | None) -> str:
@@ -71,36 +115,44 @@ def _fmt(c: Cell | None) -> str:
     return f"{c.mean:.1f}{iv} (n={c.n})"
 
 
-def student_table(by_method: dict[str, dict[str, dict[str, Any]]]) -> str:
+def _fmt_delta(d: Interval | None, plain: float) -> str:
+    if d is None or d.lo is None or d.hi is None:
+        return f"{plain:+.1f}"
+    return f"{d.mean:+.1f} [{d.lo:+.1f}, {d.hi:+.1f}]"
+
+
+def student_table(by_method: dict[str, dict[str, dict[str, Any]]], by: str = "family") -> str:
     """Plain-text table of one student (see the module docstring)."""
     from zppo_core.config import METHOD_LABELS
 
-    table = {m: cells(per_seed) for m, per_seed in by_method.items()}
-    families = sorted({f for c in table.values() for f in c})
+    table = {m: cells(per_seed, by) for m, per_seed in by_method.items()}
+    groups = sorted({g for c in table.values() for g in c})
     base = table.get(BASE, {})
-    header = ["method", "seeds", *families, *([f"Δ {f}" for f in families] if base else [])]
+    header = ["method", "seeds", *groups, *([f"Δ {g}" for g in groups] if base else [])]
     rows = []
     for m in sorted(table, key=lambda x: (x != BASE, list(by_method).index(x))):
         c = table[m]
         seeds = max((x.seeds for x in c.values()), default=0)
         row = ["Base" if m == BASE else METHOD_LABELS.get(m, m), "-" if m == BASE else str(seeds)]
-        row += [_fmt(c.get(f)) for f in families]
+        row += [_fmt(c.get(g)) for g in groups]
         if base:
-            row += ["" if m == BASE or f not in c or f not in base else f"{c[f].mean - base[f].mean:+.1f}"
-                    for f in families]
+            row += ["" if m == BASE or g not in c or g not in base else
+                    _fmt_delta(delta_interval(by_method[m], by_method[BASE], g, by), c[g].mean - base[g].mean)
+                    for g in groups]
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
 
 
-def summary_text(result: dict[str, Any]) -> str:
+def summary_text(result: dict[str, Any], by: str = "family") -> str:
     """Every student's table, titled; accuracy in percent."""
     parts = []
     for student, by_method in result.get("evals", {}).items():
-        parts.append(f"{student}  (family average accuracy %, n = items scored, [95% interval over seeds], "
-                     f"Δ = vs Base)\n{student_table(by_method)}")
+        parts.append(f"{student}  (average accuracy % per {by}, n = items scored, [95% interval over seeds]; "
+                     f"Δ = vs Base [95% interval: over seeds, or paired bootstrap over items with one seed])\n"
+                     f"{student_table(by_method, by)}")
     return "\n\n".join(parts)
 
 
-__all__ = ["Cell", "cells", "student_table", "summary_text", "t_interval"]
+__all__ = ["COLUMNS", "Cell", "cells", "delta_interval", "student_table", "summary_text"]

@@ -7,7 +7,7 @@ import pytest
 
 from tasks import plots
 from tasks.common import labels, run_name, short_name, stage_tag
-from tasks.summary import cells, student_table, t_interval
+from tasks.summary import cells, student_table
 from tasks.tracking import compare_url, run_params, ui_base
 
 
@@ -30,14 +30,46 @@ def test_cells_mean_n_and_interval_over_seeds():
     lo, hi = c["VLM"].interval
     assert round(lo, 2) == 1.47 and round(hi, 2) == 128.53
     assert c["LLM"].mean == 30.0 and c["LLM"].n == 5 and c["LLM"].interval is None  # one seed scored it
-    assert t_interval([1.0]) is None
 
 
 def test_student_table_rows_and_delta():
     lines = student_table(EVALS).splitlines()
     assert lines[0].split() == ["method", "seeds", "LLM", "VLM", "Δ", "LLM", "Δ", "VLM"]
     assert lines[2].split() == ["Base", "-", "30.0", "(n=5)", "50.0", "(n=20)"]
-    assert lines[3].split() == ["+ZPPO", "2", "30.0", "(n=5)", "65.0", "[1.5,", "128.5]", "(n=40)", "+0.0", "+15.0"]
+    # Δ VLM over seeds: 60 - 50 = 10 and 70 - 50 = 20 -> 15 +- 12.706 * 7.071 / sqrt(2) = 63.53;
+    # Δ LLM: one seed and no records to pair items -> the plain difference, no interval
+    assert lines[3].split() == ["+ZPPO", "2", "30.0", "(n=5)", "65.0", "[1.5,", "128.5]", "(n=40)", "+0.0",
+                                "+15.0", "[-48.5,", "+78.5]"]
+
+
+def _records(tmp_path, name, scores):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / f"{name}.parquet"
+    pq.write_table(pa.table({"item_id": [f"i{k}" for k in range(len(scores))], "score": scores}), path)
+    return {"family": "LLM", "accuracy": 100.0 * sum(scores) / len(scores), "n": len(scores), "skipped": None,
+            "records": str(path)}
+
+
+def test_one_seed_delta_is_a_paired_bootstrap_over_items_per_benchmark(tmp_path):
+    from tasks.summary import delta_interval
+
+    # 10 paired items, 5 gained and 5 unchanged: Δ = +50; resampled gains ~ Binomial(10, .5) / 10,
+    # whose 2.5 / 97.5 % quantiles are 2 / 10 and 8 / 10
+    base = {"-": {"A": _records(tmp_path, "bA", [0.0] * 10)}}
+    one = {"0": {"A": _records(tmp_path, "mA", [1.0] * 5 + [0.0] * 5)}}
+    d = delta_interval(one, base, "A", by="benchmark")
+    assert (d.mean, d.lo, d.hi, d.n) == (50.0, 20.0, 80.0, 10)
+    # two benchmarks in one family: the family Δ is the plain mean of the benchmarks' Δ (+100 on 4
+    # items, 0 on 100), not the item-pooled one, and neither benchmark varies under resampling
+    base = {"-": {"A": _records(tmp_path, "bA2", [0.0] * 4), "B": _records(tmp_path, "bB", [1.0] * 100)}}
+    one = {"0": {"A": _records(tmp_path, "mA2", [1.0] * 4), "B": _records(tmp_path, "mB", [1.0] * 100)}}
+    d = delta_interval(one, base, "LLM", by="family")
+    assert (d.mean, d.lo, d.hi, d.n) == (50.0, 50.0, 50.0, 104)
+    table = student_table({"base": base, "zppo": one}, by="benchmark").splitlines()
+    assert table[0].split() == ["method", "seeds", "A", "B", "Δ", "A", "Δ", "B"]
+    assert table[3].split()[-6:] == ["+100.0", "[+100.0,", "+100.0]", "+0.0", "[+0.0,", "+0.0]"]
 
 
 def test_names_lead_with_what_differs():

@@ -422,6 +422,9 @@ class PipelineConfig:
     #: benchmark-resampling bootstrap: resamples (paper: 10,000) and RNG seed
     bootstrap_resamples: int = 10_000
     bootstrap_seed: int = 0
+    #: columns of the end-of-run result table: ``family`` (VLM / LLM / Video averages, the paper's
+    #: grouping) or ``benchmark`` (one column each; the miniature's in-family and held-out splits)
+    summary_columns: str = "family"
     #: run the preflight checks (GPUs, vLLM, servers, hub, paths; ``zppo doctor``) as the
     #: flow's first task and stop with one line when one fails
     preflight: bool = True
@@ -523,6 +526,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"pipeline.report_pairs: {pair!r} is not METHOD_A:METHOD_B")
     if cfg.curation.synthetic_world not in ("figures", "miniature"):
         raise ConfigError(f"curation.synthetic_world: {cfg.curation.synthetic_world!r} not in figures|miniature")
+    if cfg.pipeline.summary_columns not in ("family", "benchmark"):
+        raise ConfigError(f"pipeline.summary_columns: {cfg.pipeline.summary_columns!r} not in family|benchmark")
     if cfg.pipeline.bootstrap_resamples < 1:
         raise ConfigError("pipeline.bootstrap_resamples must be >= 1")
     if cfg.tracking.audit_records_per_step < 0 or cfg.tracking.audit_max_records < 0:
