@@ -15,7 +15,7 @@ import dataclasses
 from pathlib import Path
 
 from data_prep.synthetic import with_synthetic_sources
-from zppo_core.config import CurationConfig, load_config
+from zppo_core.config import SYNTHETIC_WORLDS, CurationConfig, load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mmfr", help="MMFineReason-SFT-586K: local folder/file of parquet or hub id")
     parser.add_argument("--synthetic", action="store_true", help="generate both sources offline first")
     parser.add_argument("--scale", type=int, help="synthetic Vero rows (MMFineReason scaled alike)")
-    parser.add_argument("--world", choices=("figures", "miniature"),
+    parser.add_argument("--world", choices=SYNTHETIC_WORLDS,
                         help="what --synthetic rows hold: figures (image VQA, default) or miniature (text-only "
                              "additions; implies keeping rows without an image)")
     parser.add_argument("--seed", type=int, help="sampling (and generation) seed")

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from data_prep import synthetic_miniature as mini
 from data_prep.drawing import Task, draw_task
+from zppo_core.config import SYNTHETIC_WORLDS
 
 #: full-scale row counts of the real sources
 VERO_ROWS = 606_000
@@ -255,38 +256,42 @@ def _write(rows: list[dict], schema: pa.Schema, path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=ROW_GROUP)
 
 
-#: ``curation.synthetic_world`` values: what the generated rows hold (same schemas either way)
-WORLDS: tuple[str, ...] = ("figures", "miniature")
+@dataclass(frozen=True)
+class World:
+    """What one ``curation.synthetic_world`` generates: its Vero configs and MMFineReason sources
+    (with relative sizes) and the row function of each source (same schemas in every world)."""
+
+    vero_configs: tuple[tuple[str, float], ...]
+    mmfr_sources: tuple[tuple[str, float], ...]
+    vero_row: Callable[..., dict]
+    mmfr_row: Callable[..., dict]
 
 
-def _world_tables(world: str) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
-    """(Vero configs, MMFineReason sources) with relative sizes of ``world``."""
-    if world == "miniature":
-        return mini.VERO_CONFIGS, mini.MMFR_SOURCES
-    if world != "figures":
-        raise ValueError(f"curation.synthetic_world: {world!r} not in {'|'.join(WORLDS)}")
-    return VERO_CONFIGS, MMFR_SOURCES
+def world_of(name: str) -> World:
+    """The :class:`World` named ``name`` (one of ``SYNTHETIC_WORLDS``)."""
+    if name == "figures":
+        return World(VERO_CONFIGS, MMFR_SOURCES, vero_row, mmfr_row)
+    if name == "miniature":
+        return World(mini.VERO_CONFIGS, mini.MMFR_SOURCES, mini.vero_row, mini.mmfr_row)
+    raise ValueError(f"curation.synthetic_world: {name!r} not in {'|'.join(SYNTHETIC_WORLDS)}")
 
 
 def _vero_shard(args: tuple) -> int:
     seed, config, start, n, path, d, world = args
-    row = mini.vero_row if world == "miniature" else vero_row
+    row = world_of(world).vero_row
     _write([row(seed, start + i, config, i, d) for i in range(n)], VERO_SCHEMA, Path(path))
     return n
 
 
 def _mmfr_shard(args: tuple) -> int:
     seed, start, n, vero_rows, path, d, world = args
-    sources = _world_tables(world)[1]
-    names = [s for s, _ in sources]
-    weights = [w for _, w in sources]
+    w = world_of(world)
+    names = [s for s, _ in w.mmfr_sources]
+    weights = [wt for _, wt in w.mmfr_sources]
     rows = []
     for i in range(start, start + n):
         source = random.Random(f"{seed}:mmfr-source:{i}").choices(names, weights)[0]
-        if world == "miniature":
-            rows.append(mini.mmfr_row(seed, i, source, vero_rows, d, PASS_RATES))
-        else:
-            rows.append(mmfr_row(seed, i, source, vero_rows, d))
+        rows.append(w.mmfr_row(seed, i, source, vero_rows, d))
     _write(rows, MMFR_SCHEMA, Path(path))
     return n
 
@@ -302,7 +307,7 @@ def generate_sources(
     (text-only additions, :mod:`data_prep.synthetic_miniature`); the schemas are the same.
     """
     out = Path(out_dir)
-    vero_configs, _ = _world_tables(world)
+    vero_configs = world_of(world).vero_configs
     jobs: list[tuple[Callable, tuple]] = []
     counts = allocate(vero_rows, [w for _, w in vero_configs])
     start = 0
@@ -333,6 +338,11 @@ def generate_sources(
     return {"vero": out / "vero", "mmfr": out / "mmfr"}
 
 
+def synthetic_mmfr_rows(vero_rows: int) -> int:
+    """MMFineReason rows generated beside ``vero_rows`` Vero rows (the real sources' ratio)."""
+    return round(vero_rows * MMFR_ROWS / VERO_ROWS)
+
+
 def with_synthetic_sources(cfg, out_dir: str | Path,  # noqa: ANN001 - a CurationConfig
                            progress: Callable[[str, int, int | None], None] | None = None):  # noqa: ANN201
     """Generate both sources of ``cfg`` (``synthetic_scale`` Vero rows, MMFineReason scaled as
@@ -340,8 +350,8 @@ def with_synthetic_sources(cfg, out_dir: str | Path,  # noqa: ANN001 - a Curatio
     ``vero``/``mmfr`` pointing at them. Used by ``zppo curate --synthetic`` and the pipeline."""
     import dataclasses
 
-    mmfr_rows = round(cfg.synthetic_scale * MMFR_ROWS / VERO_ROWS)
-    paths = generate_sources(out_dir, vero_rows=cfg.synthetic_scale, mmfr_rows=mmfr_rows, seed=cfg.seed,
+    paths = generate_sources(out_dir, vero_rows=cfg.synthetic_scale, mmfr_rows=synthetic_mmfr_rows(cfg.synthetic_scale),
+                             seed=cfg.seed,
                              workers=cfg.threads, progress=progress, world=cfg.synthetic_world)
     return dataclasses.replace(cfg, vero=str(paths["vero"]), mmfr=str(paths["mmfr"]))
 

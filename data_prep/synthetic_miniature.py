@@ -51,8 +51,11 @@ def vero_row(seed: int, idx: int, config: str, local_index: int, d) -> dict:  # 
     }
 
 
-def mmfr_row(seed: int, idx: int, source: str, vero_rows: int, d, pass_rates) -> dict:  # noqa: ANN001
-    """Row ``idx`` of the miniature MMFineReason-SFT-586K (``source`` = upstream sub-dataset)."""
+def mmfr_row(seed: int, idx: int, source: str, vero_rows: int, d) -> dict:  # noqa: ANN001 - Defects
+    """Row ``idx`` of the miniature MMFineReason-SFT-586K (``source`` = upstream sub-dataset).
+    ``vero_rows`` is unused (no row copies a Vero row here); the signature is the figure world's."""
+    from data_prep.synthetic import PASS_RATES  # at call time: data_prep.synthetic imports this module
+
     rng = random.Random(f"{seed}:mini-mmfr:{idx}")
     item = _item(rng)
     ans = _answer(rng, item, d.null_answer)
@@ -69,7 +72,7 @@ def mmfr_row(seed: int, idx: int, source: str, vero_rows: int, d, pass_rates) ->
         "answer": ans,
         "qwen3vl_235b_instruct_caption": "",
         "qwen3vl_235b_thinking_response": response,
-        "pass_rate": rng.choice(pass_rates),
+        "pass_rate": rng.choice(PASS_RATES),
         "is_consistent": True,
         "consistency_analysis": "",
     }

@@ -87,11 +87,10 @@ def _sources(cur: Any, out: Path, log: Any) -> Any:
     ``<out>/sources`` first, exactly as ``zppo curate --synthetic`` does; else the config as is."""
     if not cur.synthetic:
         return cur
-    from data_prep.synthetic import MMFR_ROWS, VERO_ROWS, with_synthetic_sources
+    from data_prep.synthetic import synthetic_mmfr_rows, with_synthetic_sources
 
-    mmfr_rows = round(cur.synthetic_scale * MMFR_ROWS / VERO_ROWS)
     log.info("curation: generating offline sources (%s world: %d Vero rows, %d MMFineReason rows)",
-             cur.synthetic_world, cur.synthetic_scale, mmfr_rows)
+             cur.synthetic_world, cur.synthetic_scale, synthetic_mmfr_rows(cur.synthetic_scale))
     return with_synthetic_sources(cur, out / "sources", progress=_progress(log))
 
 

@@ -22,8 +22,6 @@ from typing import Any
 from eval.stats import Interval, stratified_paired_bootstrap, t_interval
 
 BASE = "base"
-#: ``pipeline.summary_columns`` values
-COLUMNS = ("family", "benchmark")
 #: bootstrap resamples and seed of a one-seed Δ interval
 DELTA_RESAMPLES = 2000
 DELTA_SEED = 0
@@ -82,29 +80,31 @@ def _item_scores(r: dict[str, Any]) -> dict[str, float]:
 def delta_interval(method: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], group: str,
                    by: str = "family") -> Interval | None:
     """Δ = method - Base on ``group`` (accuracy points) with its 95 % interval, or None when
-    it cannot be computed (no Base, one seed without records, no common items)."""
+    it cannot be computed (no Base; one seed and a benchmark of the group without paired records
+    or common items)."""
     base_res = next(iter(base.values()), {})
     base_group = _group_of_seed(base_res, by).get(group)
     if not base_group:
         return None
-    scored = [(res, g[group][0]) for res, g in ((res, _group_of_seed(res, by)) for res in method.values()) if group in g]
+    per_seed = [(res, _group_of_seed(res, by)) for res in method.values()]
+    scored = [(res, g[group][0]) for res, g in per_seed if group in g]
     if len(scored) > 1:
         return t_interval([acc - base_group[0] for _, acc in scored])
     if not scored:
         return None
-    res = scored[0][0]
+    base_scored = _scored(base_res)
     strata = []
-    for abbr, r in _scored(res).items():
-        b = _scored(base_res).get(abbr)
-        if _group(abbr, r, by) != group or b is None or not r.get("records") or not b.get("records"):
+    for abbr, r in _scored(scored[0][0]).items():
+        if _group(abbr, r, by) != group:
             continue
+        b = base_scored.get(abbr)
+        if b is None or not r.get("records") or not b.get("records"):
+            return None  # an interval over part of the group would not be the cell's Δ
         ms, bs = _item_scores(r), _item_scores(b)
         common = sorted(set(ms) & set(bs))
         if not common:
             return None
         strata.append([100.0 * (ms[i] - bs[i]) for i in common])
-    if not strata:
-        return None
     return stratified_paired_bootstrap(strata, n_boot=DELTA_RESAMPLES, seed=DELTA_SEED)
 
 
@@ -155,4 +155,4 @@ def summary_text(result: dict[str, Any], by: str = "family") -> str:
     return "\n\n".join(parts)
 
 
-__all__ = ["COLUMNS", "Cell", "cells", "delta_interval", "student_table", "summary_text"]
+__all__ = ["Cell", "cells", "delta_interval", "student_table", "summary_text"]

@@ -67,6 +67,9 @@ def test_one_seed_delta_is_a_paired_bootstrap_over_items_per_benchmark(tmp_path)
     one = {"0": {"A": _records(tmp_path, "mA2", [1.0] * 4), "B": _records(tmp_path, "mB", [1.0] * 100)}}
     d = delta_interval(one, base, "LLM", by="family")
     assert (d.mean, d.lo, d.hi, d.n) == (50.0, 50.0, 50.0, 104)
+    # a benchmark of the family without records: no interval rather than one over part of the family
+    no_records = {"0": {**one["0"], "B": {**one["0"]["B"], "records": None}}}
+    assert delta_interval(no_records, base, "LLM", by="family") is None
     table = student_table({"base": base, "zppo": one}, by="benchmark").splitlines()
     assert table[0].split() == ["method", "seeds", "A", "B", "Δ", "A", "Δ", "B"]
     assert table[3].split()[-6:] == ["+100.0", "[+100.0,", "+100.0]", "+0.0", "[+0.0,", "+0.0]"]

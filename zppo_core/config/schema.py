@@ -281,6 +281,12 @@ class DataConfig:
     toy_images: bool = False
 
 
+#: ``curation.synthetic_world`` values (what the offline sources hold)
+SYNTHETIC_WORLDS: tuple[str, ...] = ("figures", "miniature")
+#: ``pipeline.summary_columns`` values (columns of the end-of-run table)
+SUMMARY_COLUMNS: tuple[str, ...] = ("family", "benchmark")
+
+
 @dataclass
 class CurationConfig:
     """ZPPO-77K recipe (paper App. B.1)."""
@@ -524,10 +530,12 @@ def validate(cfg: Config) -> None:
         a, sep, b = str(pair).partition(":")
         if not sep or not a.strip() or not b.strip():
             raise ConfigError(f"pipeline.report_pairs: {pair!r} is not METHOD_A:METHOD_B")
-    if cfg.curation.synthetic_world not in ("figures", "miniature"):
-        raise ConfigError(f"curation.synthetic_world: {cfg.curation.synthetic_world!r} not in figures|miniature")
-    if cfg.pipeline.summary_columns not in ("family", "benchmark"):
-        raise ConfigError(f"pipeline.summary_columns: {cfg.pipeline.summary_columns!r} not in family|benchmark")
+    if cfg.curation.synthetic_world not in SYNTHETIC_WORLDS:
+        raise ConfigError(f"curation.synthetic_world: {cfg.curation.synthetic_world!r} not in "
+                          f"{'|'.join(SYNTHETIC_WORLDS)}")
+    if cfg.pipeline.summary_columns not in SUMMARY_COLUMNS:
+        raise ConfigError(f"pipeline.summary_columns: {cfg.pipeline.summary_columns!r} not in "
+                          f"{'|'.join(SUMMARY_COLUMNS)}")
     if cfg.pipeline.bootstrap_resamples < 1:
         raise ConfigError("pipeline.bootstrap_resamples must be >= 1")
     if cfg.tracking.audit_records_per_step < 0 or cfg.tracking.audit_max_records < 0:
