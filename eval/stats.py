@@ -14,7 +14,6 @@ Pure functions over plain lists (no I/O). Accuracies are fractions in [0, 1].
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,14 +74,11 @@ def bootstrap_interval(scores: Sequence[float], *, n_boot: int = 2000, seed: int
 
 
 def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000, seed: int = 0) -> Interval:
-    """Mean of ``a[i] - b[i]`` with its percentile bootstrap interval (pairs resampled)."""
+    """Mean of ``a[i] - b[i]`` with its percentile bootstrap interval (pairs resampled): the
+    one-stratum case of :func:`stratified_paired_bootstrap`."""
     if len(a) != len(b) or not a:
         raise ValueError(f"paired bootstrap needs two equal, non-empty lists, got {len(a)} and {len(b)}")
-    d = [x - y for x, y in zip(a, b)]
-    n = len(d)
-    rng = random.Random(seed)
-    means = sorted(sum(d[rng.randrange(n)] for _ in range(n)) / n for _ in range(n_boot))
-    return Interval(sum(d) / n, _percentile(means, 0.025), _percentile(means, 0.975), n, "bootstrap-over-items")
+    return stratified_paired_bootstrap([[x - y for x, y in zip(a, b)]], n_boot=n_boot, seed=seed)
 
 
 def stratified_paired_bootstrap(strata: Sequence[Sequence[float]], *, n_boot: int = 2000, seed: int = 0) -> Interval:
