@@ -31,8 +31,8 @@ class ModelShape:
 class WorldRecipe:
     """Seeded supervised warm start of one model of the world.
 
-    ``mix``: (kind, weight) with kind ``plain:<family>`` or ``bcq:<family>``; one kind per
-    batch (homogeneous lengths, no padding waste). ``add_lengths``: sampling weight of each
+    ``mix``: (kind, weight) with kind ``plain:<family>``, ``bcq:<family>`` or ``copy:<family>``
+    (:func:`copy_example`); one kind per batch (homogeneous lengths, no padding waste). ``add_lengths``: sampling weight of each
     ``add`` operand length 1..len; other plain families draw lengths uniformly in
     1..max_digits, BCQ (reading) examples in 1..bcq_max_digits -- beyond the plain lengths, so
     that only reading the candidates, not computing, gets those right.
