@@ -8,6 +8,8 @@ an even share of every benchmark. Without GPUs there is one worker and no pinnin
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -23,11 +25,15 @@ class Worker:
     def shard(self) -> tuple[int, int]:
         return (self.index, self.count)
 
-    def env(self) -> dict[str, str]:
-        """Environment pinning this worker to its GPU (CUDA numbering by PCI bus, as nvidia-smi)."""
+    def env(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment pinning this worker to its GPU: this process's GPU ``gpu`` mapped through
+        its own ``CUDA_VISIBLE_DEVICES`` (``environ``, default ``os.environ``), with its device
+        order (PCI bus order, as nvidia-smi, when it sets none)."""
         if self.gpu is None:
             return {}
-        return {"CUDA_VISIBLE_DEVICES": str(self.gpu), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+        from zppo_core.placement import device_env
+
+        return device_env([self.gpu], os.environ if environ is None else environ)
 
 
 def plan_workers(gpus: list[int], workers_per_gpu: int = 1) -> list[Worker]:

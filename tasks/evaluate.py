@@ -183,13 +183,18 @@ def evaluate_model(model: str, benchmarks: list[str], out_dir: str, cfg: dict[st
     opts: dict[str, Any] = {"retries": conf.pipeline.retries, "retry_delay_seconds": conf.pipeline.retry_delay_s}
     if storage:
         opts["result_storage"] = storage
-    run_gpu_workers(model, [b for b in benchmarks if not modality_skip(model, b)], out_dir, conf)
-    futures = {
-        b: evaluate_benchmark.with_options(**opts, task_run_name=f"eval[{stage_tag(lab)}/{b}]").submit(
-            model, b, out_dir, cfg, track, run_id, lab, model_key)
-        for b in benchmarks
-    }
-    results = {b: f.result() for b, f in futures.items()}
+    from tasks.servers import managed_servers
+
+    # the judge (model.judge_url): used as is when it answers, else started on model.judge_gpus
+    # for this evaluation (the one the training stage started is stopped by then)
+    with managed_servers(conf, Path(out_dir) / "servers", on_gpu=visible_gpu_count() > 0, stage="eval"):
+        run_gpu_workers(model, [b for b in benchmarks if not modality_skip(model, b)], out_dir, conf)
+        futures = {
+            b: evaluate_benchmark.with_options(**opts, task_run_name=f"eval[{stage_tag(lab)}/{b}]").submit(
+                model, b, out_dir, cfg, track, run_id, lab, model_key)
+            for b in benchmarks
+        }
+        results = {b: f.result() for b, f in futures.items()}
     tracker = TrackCtx.from_dict(track).tracker()
     tracker.log_summary(run_id, {family_key(k): v for k, v in family_averages(results).items()})
     return results
@@ -204,17 +209,29 @@ def visible_gpu_count() -> int:
         return 0
 
 
+def eval_gpus(conf: Any, visible: int) -> list[int]:
+    """The GPUs evaluation workers use: ``pipeline.eval_gpus`` (or every visible one) minus the
+    GPUs of the servers evaluation needs (the judge's ``model.judge_gpus``); a judge on this node
+    without named GPUs is refused (:func:`tasks.servers.check_local_reserved`)."""
+    from eval.placement import available_gpus
+    from tasks.servers import check_local_reserved, plan_servers, reserved_gpus
+
+    plans = plan_servers(conf, "eval")
+    check_local_reserved(plans, visible)
+    return available_gpus(list(conf.pipeline.eval_gpus), visible, reserved=reserved_gpus(plans))
+
+
 def run_gpu_workers(model: str, benchmarks: list[str], out_dir: str, conf: Any) -> list[int]:
     """Generate every benchmark's items with one pinned worker per GPU slot (no-op without GPUs).
 
     Returns the workers' exit codes; a failed worker raises with its log path (its finished
     items stay in its partial file, so a retry resumes)."""
-    from eval.placement import available_gpus, plan_workers
+    from eval.placement import plan_workers
     from tasks.launch import StreamedProcess, child_env
     from tasks.hashing import REPO_ROOT
     from zppo_core.config import dump_config
 
-    gpus = available_gpus(list(conf.pipeline.eval_gpus), visible_gpu_count())
+    gpus = eval_gpus(conf, visible_gpu_count())
     if not gpus or not benchmarks:
         return []
     log = stage_logger()

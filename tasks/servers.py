@@ -12,6 +12,7 @@ trainer gets the others (:func:`training_gpus`).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from urllib.parse import urlparse
 import httpx
 
 from zppo_core.engines.vllm_server import VLLMServer, VLLMServerConfig
+from zppo_core.placement import device_env
 
 
 @dataclass(frozen=True)
@@ -34,23 +36,31 @@ class ServerPlan:
     gpus: tuple[int, ...]
 
 
-def needed_roles(cfg: Any) -> list[str]:
-    """Roles whose backend is ``openai`` and that the run uses (teacher: BCQ or compression;
-    judge: judge rewards)."""
+#: the stages that use servers: training (teacher, judge rewards) and evaluation (the judge)
+STAGES = ("train", "eval")
+_LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def needed_roles(cfg: Any, stage: str = "train") -> list[str]:
+    """Roles whose backend is ``openai`` and that ``stage`` uses (training: the teacher for BCQ,
+    compression, Off-Distill, Hint, Prefix; the judge for judge rewards. Evaluation: the judge
+    when ``eval.use_judge``)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r} not in {'|'.join(STAGES)}")
     z, m = cfg.zppo, cfg.model
     roles = []
-    if m.teacher_backend == "openai" and (z.use_bcq or (z.use_ncq and z.compression)):
+    if stage == "train" and m.teacher_backend == "openai" and z.needs_teacher_backend:
         roles.append("teacher")
-    if m.judge_backend == "openai" and z.judge_rewards:
+    if m.judge_backend == "openai" and (z.judge_rewards if stage == "train" else cfg.eval.use_judge):
         roles.append("judge")
     return roles
 
 
-def plan_servers(cfg: Any) -> list[ServerPlan]:
-    """The servers of a run, one per distinct URL (teacher and judge may share one)."""
+def plan_servers(cfg: Any, stage: str = "train") -> list[ServerPlan]:
+    """The servers of ``stage``, one per distinct URL (teacher and judge may share one)."""
     m = cfg.model
     plans: dict[str, ServerPlan] = {}
-    for role in needed_roles(cfg):
+    for role in needed_roles(cfg, stage):
         model, url, gpus = getattr(m, role), getattr(m, f"{role}_url"), tuple(getattr(m, f"{role}_gpus"))
         if url in plans:
             prev = plans[url]
@@ -74,6 +84,22 @@ def training_gpus(visible: int, plans: list[ServerPlan]) -> list[int]:
     return left
 
 
+def check_local_reserved(plans: list[ServerPlan], visible: int) -> None:
+    """Refuse a server on this node (127.0.0.1 / localhost) whose GPUs are not named while this
+    node has GPUs: the training ranks / evaluation workers would be placed on its GPUs."""
+    if not visible:
+        return
+    for p in plans:
+        if urlparse(p.url).hostname in _LOCAL_HOSTS and not p.gpus:
+            raise ValueError(f"model.{p.roles[0]}_gpus is empty but {p.url} ({'/'.join(p.roles)}) is on this node: "
+                             "name the GPUs it runs on so that no rank or worker is placed there")
+
+
+def reserved_gpus(plans: list[ServerPlan]) -> list[int]:
+    """The GPUs the servers of ``plans`` hold, sorted."""
+    return sorted({g for p in plans for g in p.gpus})
+
+
 def alive(url: str, timeout_s: float = 3.0) -> bool:
     """Whether an OpenAI-compatible server answers ``<url>/models``."""
     try:
@@ -89,7 +115,7 @@ def server_config(cfg: Any, plan: ServerPlan, on_gpu: bool) -> VLLMServerConfig:
     if u.hostname not in ("127.0.0.1", "localhost") or not u.port:
         raise ValueError(f"{plan.url}: a server started by the pipeline binds 127.0.0.1 on an explicit port")
     m = cfg.model
-    env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, plan.gpus)), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"} if on_gpu else {}
+    env = device_env(plan.gpus, os.environ) if on_gpu else {}
     return VLLMServerConfig(
         model=resolve(plan.model), python=m.server_python or sys.executable, host="127.0.0.1", port=u.port,
         dtype="bfloat16" if on_gpu else m.dtype.replace("float32", "bfloat16"),
@@ -99,16 +125,18 @@ def server_config(cfg: Any, plan: ServerPlan, on_gpu: bool) -> VLLMServerConfig:
 
 
 @contextlib.contextmanager
-def managed_servers(cfg: Any, log_dir: str | Path, on_gpu: bool | None = None) -> Iterator[list[VLLMServer]]:
-    """Start the servers the run needs and that are not running; stop them (by PID) on exit,
-    also on failure. Yields the started servers (empty when all were running)."""
+def managed_servers(cfg: Any, log_dir: str | Path, on_gpu: bool | None = None,
+                    stage: str = "train") -> Iterator[list[VLLMServer]]:
+    """Start the servers ``stage`` needs and that are not running; stop them (by PID) on exit,
+    also on failure. Yields the started servers (empty when all were running). Evaluation calls
+    it too: the judge the training stage started is stopped when training ends."""
     if on_gpu is None:
         from tasks.evaluate import visible_gpu_count
 
         on_gpu = visible_gpu_count() > 0
     started: list[VLLMServer] = []
     try:
-        for plan in plan_servers(cfg):
+        for plan in plan_servers(cfg, stage):
             if alive(plan.url):
                 continue
             if not plan.gpus:
@@ -124,5 +152,5 @@ def managed_servers(cfg: Any, log_dir: str | Path, on_gpu: bool | None = None) -
             server.stop()
 
 
-__all__ = ["ServerPlan", "alive", "managed_servers", "needed_roles", "plan_servers", "server_config",
-           "training_gpus"]
+__all__ = ["STAGES", "ServerPlan", "alive", "check_local_reserved", "managed_servers", "needed_roles", "plan_servers",
+           "reserved_gpus", "server_config", "training_gpus"]

@@ -42,10 +42,11 @@ from tasks.hashing import REPO_ROOT, path_fingerprint, stage_key
 from tasks.launch import StreamedProcess, build_command, child_env
 from tasks.evaluate import visible_gpu_count
 from tasks.retry import CollectiveHang, InjectedFault, TransientStageError, classify_log, hang_report, retry_transient
-from tasks.servers import managed_servers, plan_servers, training_gpus
+from tasks.servers import check_local_reserved, managed_servers, plan_servers, training_gpus
 from tasks.tracking import read_jsonl, run_params
 from zppo_core.console import ProgressLine
 from zppo_core.config import config_from_dict, dump_config
+from zppo_core.placement import device_env
 from zppo_core.redact import SECRETS_ENV, masked_values
 
 FAULT_ENV = "ZPPO_FAULT_TRAIN_AFTER_STEP"
@@ -220,10 +221,11 @@ def _trainer_launch(conf: Any, cfg_path: Path, out: Path, run_id: str) -> tuple[
     world = None
     visible = visible_gpu_count()
     if visible and conf.pipeline.launcher == "accelerate":
-        gpus = training_gpus(visible, plan_servers(conf))
+        plans = plan_servers(conf)
+        check_local_reserved(plans, visible)
+        gpus = training_gpus(visible, plans)
         world = len(gpus)
-        if len(gpus) < visible:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+        env.update(device_env(gpus, os.environ))  # through an existing mask, in its device order
     cmd = build_command(cfg_path, out, launcher=conf.pipeline.launcher,
                         accelerate_config=_abs(conf.pipeline.accelerate_config), run_id=run_id, num_processes=world)
     return cmd, env, world

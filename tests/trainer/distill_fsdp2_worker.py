@@ -32,6 +32,10 @@ def main(config: str, out: str, overrides: str, max_steps: str) -> None:
             "teacher_local_numel": sum(p.to_local().numel() for p in tparams if isinstance(p, DTensor)),
             "teacher_full_numel": sum(p.numel() for p in tparams),
             "teacher_trainable": sum(p.requires_grad for p in tparams),
+            "teacher_dtypes": sorted({str(p.dtype) for p in tparams}),
+            # a collective (every rank, same order): the gathered weights, against the checkpoint
+            "teacher_checksum": float(sum(p.full_tensor().double().sum() for p in tparams)),
+            "teacher_rope": float(sum(b.double().sum() for n, b in parts.teacher.named_buffers() if "inv_freq" in n)),
         }))
         return m
 

@@ -69,12 +69,12 @@ def test_colocate_kwargs_per_rank_engine():
 
 def test_student_engine_kwargs_from_config_on_this_machine():
     cfg = replace(Config(), **{"rollout.student_max_model_len": 1024, "rollout.max_num_batched_tokens": 512,
-                               "model.vllm_sleep_level": 2})
+                               "model.vllm_sleep_level": 1})
     kw = student_engine_kwargs(cfg, rank=1, world=2)
     assert kw["seed"] == cfg.schedule.seed + 1 and kw["distributed_executor_backend"] == "external_launcher"
     assert (kw["max_model_len"], kw["max_num_batched_tokens"]) == (1024, 1024)
     assert (kw["min_pixels"], kw["max_pixels"]) == (cfg.model.min_pixels, cfg.model.max_pixels)
-    assert kw["sleep_level"] == 2
+    assert kw["sleep_level"] == 1
     # sleep mode needs CUDA (vLLM's CuMem allocator): off on a CPU-only machine, on with a GPU
     assert kw["enable_sleep_mode"] is torch.cuda.is_available()
     off = student_engine_kwargs(replace(cfg, **{"model.vllm_sleep_level": 0}), rank=0, world=1)

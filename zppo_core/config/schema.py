@@ -106,12 +106,19 @@ class ModelConfig:
     #: the trainer process, external_launcher) | disk (safetensors folder re-read by the engine)
     weight_sync: str = "memory"
     #: vLLM sleep mode of the colocated student engine around the update: 0 = off (engine keeps
-    #: its memory), 1 = offload weights to CPU + drop KV cache, 2 = drop both (weights reloaded)
+    #: its memory), 1 = offload weights to CPU + drop KV cache. 2 (drop both) is refused: level 2
+    #: followed by a weight reload is reported to corrupt VLM rollouts
     vllm_sleep_level: int = 1
-    #: GPUs (node-local indices) on which the training stage starts `vllm serve` for the teacher
-    #: / judge when their URL answers nothing; reserved from the training ranks. [] = never start
-    teacher_gpus: list[int] = field(default_factory=list)
-    judge_gpus: list[int] = field(default_factory=list)
+    #: GPUs (node-local indices) of the teacher / judge server: the training and evaluation
+    #: stages start `vllm serve` there when the URL answers nothing, and keep their ranks and
+    #: workers off them either way (a server started by hand must run on these GPUs). The paper's
+    #: node: 6 student GPUs + 2 for the FP8 teacher/judge. [] = the server is on another host
+    teacher_gpus: list[int] = field(default_factory=lambda: [6, 7])
+    judge_gpus: list[int] = field(default_factory=lambda: [6, 7])
+    #: attention kernels of the trained student (and an in-process teacher): auto =
+    #: flash_attention_2 on CUDA when flash-attn is installed, else transformers' default (sdpa);
+    #: or one of sdpa | eager | flash_attention_2
+    attn_implementation: str = "auto"
     #: interpreter of the environment that has vLLM for those servers ("" = this interpreter)
     server_python: str = ""
     #: context length of a started teacher / judge server
@@ -131,7 +138,9 @@ class RolloutConfig:
     #: longest plain prompt (chat template + image tokens) the trainer accepts; a longer one is an
     #: error naming the question (curation already drops them)
     max_prompt_tokens: int = 4_096
-    #: tensor-parallel degree of student / teacher engines
+    #: tensor-parallel degree of student / teacher engines. The colocated student engine runs
+    #: one per training rank: student_tp must be 1 (a TP group would need identical prompts on
+    #: its ranks, which the per-rank sharding of questions does not give)
     student_tp: int = 1
     teacher_tp: int = 1
     #: fraction of GPU memory for a colocated vLLM student engine
@@ -140,6 +149,10 @@ class RolloutConfig:
     student_max_model_len: int = 32_768
     #: tokens the student engine schedules per forward (prefill chunking); >= its max_model_len
     max_num_batched_tokens: int = 32_768
+    #: give every student request its own seed (bit-reproducible rollouts across resumes, but vLLM
+    #: samples seeded requests on its slower per-request path); false: the engine's own seeded
+    #: stream (schedule.seed + rank), as TRL's colocate mode
+    seeded_requests: bool = False
 
 
 @dataclass
@@ -240,10 +253,14 @@ class ParallelConfig:
     #: FSDP2: free the gathered parameters after each forward (full shard) or keep them (ZeRO-2)
     reshard_after_forward: bool = True
     #: recompute each decoder layer's activations in the backward instead of storing them
-    activation_checkpointing: bool = False
+    activation_checkpointing: bool = True
     #: token log-probs in chunks of this many positions (no full-vocabulary fp32 logits of the
-    #: whole micro-batch); 0 = one pass over all positions
-    logprob_chunk: int = 0
+    #: whole micro-batch: 4 x 16k positions x 248k vocabulary would be ~65 GB); 0 = one pass
+    logprob_chunk: int = 1_024
+    #: seconds a collective may wait before the job aborts (NCCL's default is 600 s), for the
+    #: trainer's process group and the gloo group of its object gathers: ranks wait there while
+    #: others draw G_T teacher rollouts of up to 12k tokens from the 27B teacher
+    collective_timeout_s: float = 7_200.0
 
 
 @dataclass
@@ -281,6 +298,8 @@ class DataConfig:
     toy_images: bool = False
 
 
+#: ``model.attn_implementation`` values
+ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("auto", "sdpa", "eager", "flash_attention_2")
 #: ``curation.synthetic_world`` values (what the offline sources hold)
 SYNTHETIC_WORLDS: tuple[str, ...] = ("figures", "miniature")
 #: ``pipeline.summary_columns`` values (columns of the end-of-run table)
@@ -510,8 +529,19 @@ def validate(cfg: Config) -> None:
         raise ConfigError("parallel.logprob_chunk must be >= 0 (0 = no chunking)")
     if cfg.model.weight_sync not in ("memory", "disk"):
         raise ConfigError(f"model.weight_sync: {cfg.model.weight_sync!r} not in memory|disk")
-    if cfg.model.vllm_sleep_level not in (0, 1, 2):
-        raise ConfigError(f"model.vllm_sleep_level: {cfg.model.vllm_sleep_level!r} not in 0|1|2")
+    if cfg.model.vllm_sleep_level == 2:
+        raise ConfigError("model.vllm_sleep_level: 2 is refused (level 2 + weight reload is reported to "
+                          "corrupt VLM rollouts); use 1")
+    if cfg.model.vllm_sleep_level not in (0, 1):
+        raise ConfigError(f"model.vllm_sleep_level: {cfg.model.vllm_sleep_level!r} not in 0|1")
+    if cfg.rollout.student_tp != 1:
+        raise ConfigError(f"rollout.student_tp: {cfg.rollout.student_tp} is refused; the colocated student "
+                          "engine runs one per training rank (tensor parallel needs one prompt set per TP group): use 1")
+    if cfg.model.attn_implementation not in ATTN_IMPLEMENTATIONS:
+        raise ConfigError(f"model.attn_implementation: {cfg.model.attn_implementation!r} not in "
+                          f"{'|'.join(ATTN_IMPLEMENTATIONS)}")
+    if cfg.parallel.collective_timeout_s <= 0:
+        raise ConfigError("parallel.collective_timeout_s must be > 0")
     if set(cfg.model.teacher_gpus) & set(cfg.model.judge_gpus) and cfg.model.teacher_url != cfg.model.judge_url:
         raise ConfigError("model.teacher_gpus and model.judge_gpus overlap while the URLs differ")
     if cfg.model.dtype not in ("bfloat16", "float16", "float32"):

@@ -17,6 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
+def request_seeds(base: int | None, count: int) -> list[int | None]:
+    """One seed per request of a ``generate`` call, from the call's ``base`` seed.
+
+    vLLM gives the ``n`` samples of a seeded request seeds ``seed .. seed + n - 1``; one seed on
+    every request would give every prompt the same noise. Seeds are 62-bit hashes of
+    ``(base, index)``, so the ranges of a call, of other steps and of other ranks do not meet
+    (for any practical ``n``). ``base is None``: no seeds (the engine's own stream).
+    Shape: ``count`` -> list of ``count``."""
+    if base is None:
+        return [None] * count
+    import hashlib
+
+    return [int.from_bytes(hashlib.blake2b(f"{base}:{i}".encode(), digest_size=8).digest(), "big") >> 2
+            for i in range(count)]
+
+
 @dataclass
 class SamplingParams:
     """Decoding parameters; mirrors :class:`zppo_core.config.SamplingConfig`."""

@@ -30,6 +30,7 @@ from zppo_core.engines.base import (
     Sample,
     SamplingParams,
     TransientBackendError,
+    request_seeds,
 )
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -218,8 +219,13 @@ class OpenAIBackend:
         if not requests:
             return []
         workers = max(1, min(self.max_concurrency, len(requests)))
+        from dataclasses import replace
+
+        # one seed per request (the call's seed on every request would give every prompt the
+        # same noise: a server gives a request's n samples seeds seed .. seed + n - 1)
+        per = [replace(params, seed=s) for s in request_seeds(params.seed, len(requests))]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda r: self._one(r, n, params), requests))
+            return list(pool.map(lambda rp: self._one(rp[0], n, rp[1]), zip(requests, per)))
 
     def close(self) -> None:
         self.client.close()

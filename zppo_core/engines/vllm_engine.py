@@ -41,7 +41,7 @@ import importlib.metadata
 from collections.abc import Iterable
 from typing import Any
 
-from zppo_core.engines.base import BackendError, GenerationRequest, Sample, SamplingParams
+from zppo_core.engines.base import BackendError, GenerationRequest, Sample, SamplingParams, request_seeds
 from zppo_core.engines.render import chat_with_images, load_image, render_prompt
 
 #: supported vLLM versions: [low, high) -- the `gpu` extra's range (Qwen3.5, reload_weights with
@@ -104,6 +104,20 @@ def colocate_kwargs(*, rank: int, world: int, seed: int, max_model_len: int,
     return kw
 
 
+def release_cached_memory() -> None:
+    """Return the caching allocator's free blocks to the device (``torch.cuda.empty_cache``) after
+    a garbage collection; a no-op without CUDA. Called after ``sleep()`` (the engine's freed
+    memory) and before ``wake_up()`` (the update's activations and gradients): blocks the
+    allocator still caches are invisible to vLLM's allocator and make the first wake-up OOM."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def to_vllm_sampling(params: SamplingParams, n: int, logprobs: bool = True) -> dict[str, Any]:
     """Keyword arguments of ``vllm.SamplingParams`` for ``params`` (``top_k <= 0`` = off)."""
     return {
@@ -150,8 +164,12 @@ class VLLMBackend:
         max_pixels: int | None = None,
         trust_remote_code: bool = False,
         chat_template_kwargs: dict[str, Any] | None = None,
+        seeded_requests: bool = True,
         **engine_kw: Any,
     ) -> None:
+        """``seeded_requests``: give each request its own seed from the call's ``params.seed``
+        (:func:`request_seeds`; reproducible, vLLM's per-request sampler path); False: ignore
+        ``params.seed`` and sample from the engine's stream seeded by ``seed`` (faster)."""
         check_version(vllm_version())
         from vllm import LLM
 
@@ -170,6 +188,7 @@ class VLLMBackend:
         self.sleep_enabled = enable_sleep_mode
         self.sleeping = False
         self.chat_template_kwargs = chat_template_kwargs or {}
+        self.seeded_requests = seeded_requests
 
     def _prompt(self, request: GenerationRequest) -> dict[str, Any]:
         """vLLM prompt dict: token ids (text), or template text + images (vLLM expands them).
@@ -204,7 +223,9 @@ class VLLMBackend:
 
         if self.sleeping:
             raise BackendError("VLLMBackend.generate called while asleep; call wake_up() first")
-        outs = self.llm.generate([self._prompt(r) for r in requests], VSP(**to_vllm_sampling(params, n)),
+        kw = to_vllm_sampling(params, n)
+        seeds = request_seeds(params.seed if self.seeded_requests else None, len(requests))
+        outs = self.llm.generate([self._prompt(r) for r in requests], [VSP(**{**kw, "seed": s}) for s in seeds],
                                  use_tqdm=False)
         return [[sample_from_output(o, list(ro.prompt_token_ids or [])) for o in ro.outputs] for ro in outs]
 
@@ -216,10 +237,12 @@ class VLLMBackend:
             return
         self.llm.sleep(level=level or self.sleep_level)
         self.sleeping = True
+        release_cached_memory()
 
     def wake_up(self, tags: list[str] | None = None) -> None:
         if not self.sleep_enabled:
             return
+        release_cached_memory()
         self.llm.wake_up(tags=tags)
         self.sleeping = tags is not None and "kv_cache" not in tags
 
@@ -228,6 +251,7 @@ class VLLMBackend:
         then the KV cache, so old + new weights + KV never coexist)."""
         asleep = self.sleeping
         if asleep:
+            release_cached_memory()
             self.llm.wake_up(tags=["weights"])
         self.llm.collective_rpc("reload_weights", kwargs=kwargs)
         self.llm.reset_prefix_cache()

@@ -32,21 +32,46 @@ def torch_dtype(name: str) -> torch.dtype:
         raise ValueError(f"model.dtype: {name!r} not in {sorted(_DTYPES)}") from None
 
 
-def load_student(model_dir: str, cfg: Any) -> tuple[Any, Any]:
+def resolve_attn_implementation(requested: str, *, on_cuda: bool, flash_available: bool) -> str | None:
+    """``model.attn_implementation`` -> the ``attn_implementation`` passed to transformers.
+
+    ``auto``: ``flash_attention_2`` on CUDA when flash-attn is installed (the `gpu` extra), else
+    ``None`` (transformers' default, sdpa). An explicit ``flash_attention_2`` without CUDA or
+    without flash-attn raises ``ValueError`` naming the field."""
+    if requested == "auto":
+        return "flash_attention_2" if on_cuda and flash_available else None
+    if requested == "flash_attention_2" and not (on_cuda and flash_available):
+        raise ValueError("model.attn_implementation: flash_attention_2 needs CUDA and the flash-attn package "
+                         "(the `gpu` extra); use auto or sdpa")
+    return requested
+
+
+def attn_implementation(cfg: Any) -> str | None:
+    """:func:`resolve_attn_implementation` on this machine."""
+    import importlib.util
+
+    return resolve_attn_implementation(cfg.model.attn_implementation, on_cuda=torch.cuda.is_available(),
+                                       flash_available=importlib.util.find_spec("flash_attn") is not None)
+
+
+def load_student(model_dir: str, cfg: Any, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
     """(model, processor-or-tokenizer) from an HF folder (safetensors only).
 
     The trained weights are loaded in float32 whatever ``model.dtype`` says: they are the master
     weights the optimizer steps (AdamW at lr 1e-6 on bf16 weights loses most updates to
-    rounding). ``model.dtype`` is the compute dtype (FSDP2 mixed precision / autocast).
+    rounding). ``model.dtype`` is the compute dtype (FSDP2 mixed precision / autocast). A frozen
+    model (the distillation teacher) passes its ``dtype``. Attention kernels:
+    :func:`attn_implementation`. The model stays on CPU (sharding places it).
     """
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     from zppo_core.models.processor import is_vlm_dir, load_processor
 
     cls = AutoModelForImageTextToText if is_vlm_dir(model_dir) else AutoModelForCausalLM
+    attn = attn_implementation(cfg)
     model = cls.from_pretrained(
-        model_dir, dtype=torch.float32, use_safetensors=True,
-        trust_remote_code=cfg.model.trust_remote_code,
+        model_dir, dtype=dtype, use_safetensors=True, trust_remote_code=cfg.model.trust_remote_code,
+        **({"attn_implementation": attn} if attn else {}),
     )
     model.config.use_cache = False
     processor = load_processor(model_dir, trust_remote_code=cfg.model.trust_remote_code)
@@ -102,7 +127,8 @@ def student_engine_kwargs(cfg: Any, rank: int, world: int) -> dict[str, Any]:
                          max_num_batched_tokens=r.max_num_batched_tokens, tensor_parallel_size=r.student_tp,
                          min_pixels=m.min_pixels, max_pixels=m.max_pixels, in_process=m.weight_sync == "memory")
     kw.update(dtype=m.dtype, gpu_memory_utilization=r.gpu_memory_utilization, trust_remote_code=m.trust_remote_code,
-              enable_sleep_mode=on_gpu and m.vllm_sleep_level > 0, sleep_level=max(m.vllm_sleep_level, 1))
+              enable_sleep_mode=on_gpu and m.vllm_sleep_level > 0, sleep_level=max(m.vllm_sleep_level, 1),
+              seeded_requests=r.seeded_requests)
     return kw
 
 

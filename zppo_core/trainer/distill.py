@@ -66,35 +66,21 @@ def check_tokenizers(student_tok: Any, teacher_tok: Any, student: str, teacher: 
     )
 
 
-def prepare_frozen(cfg: Any, dist: Dist, model: Any) -> Any:
-    """Lay out a frozen model like the student: sharded with the trainer's own FSDP2 helper
-    (:func:`zppo_core.trainer.parallel.apply_fsdp2`, same mesh / mixed precision / resharding)
-    under the fsdp2 layout, a full copy on this rank's device otherwise (no DDP wrapper: no grads)."""
-    model.requires_grad_(False)
-    model.eval()
-    model = model.to(dist.device)
-    if dist.is_fsdp:
-        from zppo_core.trainer.build import torch_dtype
-        from zppo_core.trainer.parallel import apply_fsdp2
-
-        apply_fsdp2(model, compute_dtype=torch_dtype(cfg.model.dtype), device_type=dist.device.type,
-                    reshard_after_forward=cfg.parallel.reshard_after_forward)
-    return model
-
-
 def load_teacher(cfg: Any, dist: Dist, student_processor: Any, student_dir: str) -> Any:
-    """The in-process teacher of the distillation rows (``model.teacher``), checked and prepared."""
+    """The in-process teacher of the distillation rows (``model.teacher``), checked, then loaded in
+    the compute dtype (``model.dtype``) and placed by :func:`zppo_core.trainer.frozen.load_frozen`
+    (fsdp2: meta init, sharded, shards broadcast from rank 0; never whole on a GPU, no fp32 copy)."""
     from zppo_core.models import resolve
-    from zppo_core.models.processor import is_vlm_dir, tokenizer_of
-    from zppo_core.trainer.build import load_student
+    from zppo_core.models.processor import is_vlm_dir, load_processor, tokenizer_of
+    from zppo_core.trainer.frozen import load_frozen
 
     teacher_dir = resolve(cfg.model.teacher)
-    model, processor = load_student(teacher_dir, cfg)
+    processor = load_processor(teacher_dir, trust_remote_code=cfg.model.trust_remote_code)
     check_tokenizers(tokenizer_of(student_processor), tokenizer_of(processor), cfg.model.student, cfg.model.teacher)
     if is_vlm_dir(student_dir) and not is_vlm_dir(teacher_dir):
         raise ValueError(f"distillation: the student {cfg.model.student!r} is a VLM but the teacher "
                          f"{cfg.model.teacher!r} has no vision tower; it cannot score image prompts")
-    return prepare_frozen(cfg, dist, model)
+    return load_frozen(teacher_dir, cfg, dist)
 
 
 def off_policy_sequences(io: RolloutIO, cfg: Any, questions: list[dict[str, Any]], replay_ids: set[str],
@@ -223,7 +209,6 @@ __all__ = [
     "forward_logits",
     "load_teacher",
     "off_policy_sequences",
-    "prepare_frozen",
 ]
 
 

@@ -18,15 +18,41 @@ from typing import Any
 import torch
 
 
-class Dist:
-    """Rank info and collectives; ``accelerator`` is an ``accelerate.Accelerator``."""
+def process_group_kwargs(timeout_s: float) -> Any:
+    """accelerate's handler that starts the trainer's process group with ``timeout_s``
+    (``parallel.collective_timeout_s``) instead of NCCL's 600 s default."""
+    from datetime import timedelta
 
-    def __init__(self, accelerator: Any, strategy: str | None = None) -> None:
+    from accelerate.utils import InitProcessGroupKwargs
+
+    return InitProcessGroupKwargs(timeout=timedelta(seconds=float(timeout_s)))
+
+
+def object_group(world: int, timeout_s: float) -> Any:
+    """A gloo group over every rank for the object gathers / broadcasts (pickles go through host
+    memory, not through NCCL and GPU buffers), with ``timeout_s``; ``None`` in one process or
+    without a started process group (the accelerator's collectives are used then)."""
+    import torch.distributed as td
+    from datetime import timedelta
+
+    if world == 1 or not (td.is_available() and td.is_initialized()):
+        return None
+    return td.new_group(backend="gloo", timeout=timedelta(seconds=float(timeout_s)))
+
+
+class Dist:
+    """Rank info and collectives; ``accelerator`` is an ``accelerate.Accelerator``.
+
+    ``object_timeout_s``: timeout of the gloo group of the object collectives
+    (:func:`object_group`); ``None``: the accelerator's object collectives on the default group."""
+
+    def __init__(self, accelerator: Any, strategy: str | None = None, object_timeout_s: float | None = None) -> None:
         self.acc = accelerator
         self.rank = int(accelerator.process_index)
         self.world = int(accelerator.num_processes)
         self.is_main = bool(accelerator.is_main_process)
         self.strategy = strategy or ("single" if self.world == 1 else "ddp")
+        self.obj_group = object_group(self.world, object_timeout_s) if object_timeout_s is not None else None
 
     @property
     def device(self) -> torch.device:
@@ -53,6 +79,12 @@ class Dist:
         """Concatenation of every rank's ``items`` in rank order (python objects)."""
         if self.world == 1:
             return list(items)
+        if self.obj_group is not None:
+            import torch.distributed as td
+
+            parts: list[Any] = [None] * self.world
+            td.all_gather_object(parts, list(items), group=self.obj_group)
+            return [x for part in parts for x in part]
         from accelerate.utils import gather_object
 
         return list(gather_object(list(items)))
@@ -61,9 +93,14 @@ class Dist:
         """Rank 0's ``obj`` on every rank."""
         if self.world == 1:
             return obj
+        box = [obj]
+        if self.obj_group is not None:
+            import torch.distributed as td
+
+            td.broadcast_object_list(box, src=0, group=self.obj_group)
+            return box[0]
         from accelerate.utils import broadcast_object_list
 
-        box = [obj]
         broadcast_object_list(box, from_process=0)
         return box[0]
 
@@ -139,4 +176,4 @@ def finish_rank(code: int) -> int:
     os._exit(code)
 
 
-__all__ = ["Dist", "close_process_group", "finish_rank"]
+__all__ = ["Dist", "close_process_group", "finish_rank", "object_group", "process_group_kwargs"]

@@ -58,9 +58,12 @@ def _accelerator(cfg: Any) -> Any:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from zppo_core.trainer.distributed import process_group_kwargs
+
     # mixed precision = model.dtype for the ddp/single layouts (autocast over fp32 master
     # weights); the fsdp2 layout takes it from its MixedPrecisionPolicy instead
-    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=_MIXED[cfg.model.dtype])
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=_MIXED[cfg.model.dtype],
+                      kwargs_handlers=[process_group_kwargs(cfg.parallel.collective_timeout_s)])
     set_seed(cfg.schedule.seed, device_specific=True)  # seed + rank
     return acc
 
@@ -72,8 +75,7 @@ def _layout(cfg: Any, acc: Any, dist: Dist, model: Any) -> tuple[Any, Any]:
 
     if cfg.parallel.activation_checkpointing:
         enable_activation_checkpointing(model)
-    if dist.is_fsdp:
-        model = model.to(acc.device)
+    if dist.is_fsdp:  # fully_shard moves each unit to the device as it shards it: never whole on a GPU
         apply_fsdp2(model, compute_dtype=torch_dtype(cfg.model.dtype), device_type=acc.device.type,
                     reshard_after_forward=cfg.parallel.reshard_after_forward)
         return model, build_optimizer(model, cfg.optim)
@@ -89,7 +91,8 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
     from zppo_core.trainer.parallel import resolve_strategy
 
     acc = _accelerator(cfg)
-    dist = Dist(acc, resolve_strategy(cfg.parallel.strategy, int(acc.num_processes)))
+    dist = Dist(acc, resolve_strategy(cfg.parallel.strategy, int(acc.num_processes)),
+                object_timeout_s=cfg.parallel.collective_timeout_s)
     questions = load_questions(_ensure_data(cfg, dist, output_dir), cfg.data.image_root)
     symbolic_worker.prestart()  # the grader's sympy worker imports while the student loads
     model, processor = load_student(model_dir, cfg)

@@ -40,12 +40,14 @@ def hf_name(name: str) -> str:
 def iter_full_params(model: torch.nn.Module, dtype: torch.dtype) -> Iterator[tuple[str, torch.Tensor]]:
     """Yield ``(HF name, full tensor in dtype)`` for every entry of ``model.state_dict()``.
 
-    Under FSDP2 each entry is a sharded ``DTensor``; ``full_tensor()`` all-gathers it, so EVERY
-    rank must exhaust this generator (same order everywhere: the module's own order).
+    Under FSDP2 each entry is a sharded ``DTensor``; its local shard is cast to ``dtype`` first
+    and then ``full_tensor()`` all-gathers it (bf16 on the wire, half of fp32), so EVERY rank
+    must exhaust this generator (same order everywhere: the module's own order).
     """
     for name, t in model.state_dict().items():
-        full = t.full_tensor() if hasattr(t, "full_tensor") else t
-        yield hf_name(name), full.detach().to(dtype)
+        t = t.detach()
+        full = t.to(dtype).full_tensor() if hasattr(t, "full_tensor") else t.to(dtype)
+        yield hf_name(name), full
 
 
 def resolve_weight_sync(requested: str, *, engine_in_process: bool) -> str:
