@@ -89,10 +89,16 @@ def check_local_reserved(plans: list[ServerPlan], visible: int) -> None:
     node has GPUs: the training ranks / evaluation workers would be placed on its GPUs."""
     if not visible:
         return
-    for p in plans:
-        if urlparse(p.url).hostname in _LOCAL_HOSTS and not p.gpus:
+    local = [p for p in plans if urlparse(p.url).hostname in _LOCAL_HOSTS]
+    for p in local:
+        if not p.gpus:
             raise ValueError(f"model.{p.roles[0]}_gpus is empty but {p.url} ({'/'.join(p.roles)}) is on this node: "
                              "name the GPUs it runs on so that no rank or worker is placed there")
+    for i, a in enumerate(local):  # two servers of this node on one GPU (different URLs)
+        for b in local[i + 1:]:
+            if set(a.gpus) & set(b.gpus):
+                raise ValueError(f"model.{a.roles[0]}_gpus and model.{b.roles[0]}_gpus share GPU(s) "
+                                 f"{sorted(set(a.gpus) & set(b.gpus))} while {a.url} and {b.url} are two servers")
 
 
 def reserved_gpus(plans: list[ServerPlan]) -> list[int]:

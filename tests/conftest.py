@@ -29,15 +29,6 @@ CPU_NUMERICS = (
     "core/test_loss.py", "core/test_jsd.py", "core/test_advantages.py", "eval/test_e2e_tiny.py",
     "benchmarks/test_miniature_smoke.py",
 )
-#: files whose tests share one set of real servers (session fixtures) or start vLLM: kept on one
-#: xdist worker each (``--dist loadgroup``), so servers start once and two vLLMs never compete
-XDIST_GROUPS = {
-    "servers": ("pipeline/test_deployment.py", "pipeline/test_flow_servers.py"),
-    "vllm": ("engines/test_engines_vllm_inprocess.py", "engines/test_engines_vllm_server.py",
-             "pipeline/test_gpu_layout.py"),
-}
-
-
 def pytest_configure(config):  # noqa: ANN001 - pytest hook
     import torch
 
@@ -47,16 +38,12 @@ def pytest_configure(config):  # noqa: ANN001 - pytest hook
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001 - pytest hook
     root = os.path.dirname(os.path.abspath(__file__))
     for item in items:
         rel = os.path.relpath(str(item.path), root).replace(os.sep, "/")
         if rel in CPU_NUMERICS:
             item.add_marker(pytest.mark.cpu_numerics)
-        for group, files in XDIST_GROUPS.items():
-            if rel in files:
-                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -289,3 +289,19 @@ def test_frozen_model_plan():
         FrozenPlan("bfloat16", True, (0,), "cpu")
     assert frozen_model_plan(strategy="ddp", world=2, compute_dtype="bfloat16", device="cuda:1") == \
         FrozenPlan("bfloat16", False, (0, 1), "cuda:1")
+
+
+def test_two_local_servers_on_one_gpu_are_refused_only_on_a_gpu_node():
+    """Teacher and judge on different local URLs with overlapping GPUs collide on a GPU node; on
+    a CPU node, or when the judge is remote, the GPU lists mean nothing and pass."""
+    from tasks.servers import check_local_reserved, plan_servers
+
+    cfg = replace(Config(), **{"model.judge_url": "http://127.0.0.1:8001/v1", "zppo.method": "zppo",
+                               "model.teacher_gpus": [6, 7], "model.judge_gpus": [7]})
+    plans = plan_servers(cfg)
+    assert [p.url for p in plans] == ["http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1"]
+    with pytest.raises(ValueError, match=r"model\.teacher_gpus and model\.judge_gpus share GPU\(s\) \[7\]"):
+        check_local_reserved(plans, 8)
+    check_local_reserved(plans, 0)
+    check_local_reserved(plan_servers(replace(cfg, **{"model.judge_gpus": [5]})), 8)
+    check_local_reserved(plan_servers(replace(cfg, **{"model.judge_url": "http://judge:8000/v1"})), 8)

@@ -542,8 +542,6 @@ def validate(cfg: Config) -> None:
                           f"{'|'.join(ATTN_IMPLEMENTATIONS)}")
     if cfg.parallel.collective_timeout_s <= 0:
         raise ConfigError("parallel.collective_timeout_s must be > 0")
-    if set(cfg.model.teacher_gpus) & set(cfg.model.judge_gpus) and cfg.model.teacher_url != cfg.model.judge_url:
-        raise ConfigError("model.teacher_gpus and model.judge_gpus overlap while the URLs differ")
     if cfg.model.dtype not in ("bfloat16", "float16", "float32"):
         raise ConfigError(f"model.dtype: {cfg.model.dtype!r} not in bfloat16|float16|float32")
     if cfg.algo.iterations < 1:
