@@ -197,3 +197,28 @@ def test_slurm_local_profile_is_the_tiny_profile_on_the_test_cluster():
     assert {k: v for k, v in pipe_l.items() if k not in ("launcher", "accelerate_config")} == \
         {k: v for k, v in pipe_t.items() if k != "launcher"}
     assert load_config(ROOT / "configs" / "slurm-local.yaml").cluster.gpus_per_node == 0
+
+
+def test_doctor_checks_the_cluster_before_anything_is_submitted(tmp_path):
+    from zppo_core.cluster_checks import ClusterProbe, cluster_checks
+
+    conf = replace(load_config(ROOT / "configs" / "slurm-local.yaml"), **{"tracking.tracking_uri": "http://t:5000"})
+    calls: list[list[str]] = []
+
+    def run(cmd: list[str]) -> tuple[int, str]:
+        calls.append(cmd)
+        return 0, "debug*\ngpu\n"
+
+    ok = ClusterProbe(which=lambda t: f"/usr/bin/{t}", run=run, health=lambda url: url == "http://t:5000")
+    assert cluster_checks(conf, tmp_path, ok) == [
+        ("slurm", True, "partitions ['debug', 'gpu']; jobs of 2 node(s)"),
+        ("shared", True, f"{tmp_path.resolve()} writable (must be mounted on every node)"),
+        ("tracking", True, "http://t:5000 answers /health")]
+    assert calls == [["sinfo", "-h", "-o", "%P"]]
+    no_slurm = ClusterProbe(which=lambda t: None if t == "sbatch" else t, run=run, health=lambda url: False)
+    rows = cluster_checks(replace(conf, **{"cluster.partition": "a100"}), tmp_path, no_slurm)
+    assert rows[0] == ("slurm", False, "cluster.executor=slurm but sbatch not on PATH (run on a login node)")
+    assert rows[2] == ("tracking", False, "http://t:5000 does not answer /health")
+    wrong = ClusterProbe(which=lambda t: t, run=run, health=lambda url: True)
+    assert cluster_checks(replace(conf, **{"cluster.partition": "a100"}), tmp_path, wrong)[0] == (
+        "slurm", False, "cluster.partition='a100' not among the partitions ['debug', 'gpu']")
