@@ -29,7 +29,7 @@ export DO_NOT_TRACK ?= 1
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: lock venv demo test test-fast test-slow test-numerics test-all vllm-venv mlflow-ui chromium bench clean help miniature miniature-smoke models models-verify
+.PHONY: lock venv demo test test-fast test-slow test-numerics test-all vllm-venv mlflow-ui chromium bench clean help miniature miniature-smoke models models-verify slurm-up slurm-down
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline on the miniature world (<= 10 min here)"
@@ -38,6 +38,7 @@ help:
 	@echo "make test-slow  - only the slow tier (real servers, vLLM on CPU, browser)"
 	@echo "make test-numerics - the model-behaviour tests again under another CPU's kernels, empty model cache"
 	@echo "make mlflow-ui  - serve the local MLflow store on 127.0.0.1:5000"
+	@echo "make slurm-up   - start the local 2-node Slurm test cluster (root; docs/cluster.md); slurm-down stops it"
 	@echo "make bench      - run the benchmark scripts under benchmarks/"
 	@echo "make lock       - re-resolve dependencies in scratch venvs and rewrite constraints/*.txt"
 	@echo "make miniature  - the paper's comparison in small on this CPU (reading gate, 6 methods x 3 seeds)"
@@ -131,6 +132,14 @@ models: venv
 
 models-verify: venv
 	OMP_NUM_THREADS=1 $(PY) -m zppo_core.models.shipped --verify $(NAMES)
+
+# The local 2-node Slurm cluster (docs/cluster.md): files under SLURM_DIR, stopped by PID.
+SLURM_DIR ?= $(CURDIR)/runs/slurm-cluster
+slurm-up:
+	bash tests/cluster/slurm_cluster.sh up $(SLURM_DIR)
+
+slurm-down:
+	bash tests/cluster/slurm_cluster.sh down $(SLURM_DIR)
 
 bench: venv
 	@for b in benchmarks/*.py; do case $$b in *miniature*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done

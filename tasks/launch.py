@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tasks.slurm_script import render_batch_script
+
 TRAINER_MODULE = "zppo_core.trainer.cli"
 LAUNCHERS = ("python", "accelerate")
 #: lines of subprocess output kept for the error message
@@ -59,52 +61,41 @@ def build_command(config_path: str | Path, output_dir: str | Path, *, launcher: 
     return [*head, "-m", TRAINER_MODULE, *args]
 
 
-def slurm_script(config_path: str | Path, output_dir: str | Path, *, nodes: int, gpus_per_node: int,
-                 accelerate_config: str, job_name: str = "zppo-train", port: int = 29500,
-                 python: str = "python", time_limit: str = "48:00:00") -> str:
-    """An ``sbatch`` script running the trainer on ``nodes`` nodes: ``srun`` starts one
-    ``accelerate launch`` per node (``--machine_rank $SLURM_NODEID``) that spawns
-    ``gpus_per_node`` ranks; all meet at the first node of the allocation (static rendezvous).
-    Submit with ``sbatch``; the same checkpoint folder must be visible from every node."""
-    if nodes < 1 or gpus_per_node < 1:
-        raise ValueError("slurm_script: nodes and gpus_per_node must be >= 1")
-    launch = [python, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
-              "--num_machines", str(nodes), "--num_processes", str(nodes * gpus_per_node),
-              "--machine_rank", "$SLURM_NODEID", "--main_process_ip", "$MASTER_ADDR",
-              "--main_process_port", str(port), "--rdzv_backend", "static", "--same_network",
-              "-m", TRAINER_MODULE, "--config", str(config_path), "--output", str(output_dir)]
-    return "\n".join([
-        "#!/bin/bash",
-        f"#SBATCH --job-name={job_name}",
-        f"#SBATCH --nodes={nodes}",
-        "#SBATCH --ntasks-per-node=1",
-        f"#SBATCH --gpus-per-node={gpus_per_node}",
-        f"#SBATCH --time={time_limit}",
-        "#SBATCH --exclusive",
-        "set -euo pipefail",
-        'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-        "export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false",
-        "# a collective that hangs fails at this timeout (reported once, not retried)",
-        "export TORCH_NCCL_ASYNC_ERROR_HANDLING=1",
-        "srun --kill-on-bad-exit=1 bash -c '" + " ".join(launch) + "'",
-        "",
-    ])
+def slurm_script(config_path: str | Path, output_dir: str | Path, *, overrides: dict | None = None) -> str:
+    """The batch script the ``zppo-full`` flow submits for one training run under
+    ``cluster.executor: slurm`` (same function: :func:`tasks.slurm_train.batch_job`), for users who
+    submit by hand: ``python -m tasks.launch slurm --config C --output O > job.sbatch``. It writes
+    ``O/config.yaml`` and ``O/node_spec.json`` (the per-node launcher reads them; the folder must
+    be on the shared filesystem), then ``sbatch --output=O/slurm-%j.log job.sbatch``."""
+    from zppo_core.config import dump_config, load_config
+    from tasks.slurm_train import batch_job, job_name, node_spec
+
+    conf = load_config(config_path, overrides or {})
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = out / "config.yaml"
+    cfg.write_text(dump_config(conf, redacted=True))
+    acc = Path(conf.pipeline.accelerate_config)
+    acc = acc if acc.is_absolute() else Path(__file__).resolve().parent.parent / acc
+    spec = node_spec(conf, cfg, out, "", str(acc))
+    spec.save(out / "node_spec.json")
+    c = conf.cluster
+    cmd = [spec.python, "-m", "tasks.slurm_node", str((out / "node_spec.json").resolve())]
+    return render_batch_script(batch_job(conf, job_name("train", conf.name), cmd, c.nodes, c.gpus_per_node))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tasks.launch slurm --config C --output O --nodes N --gpus-per-node G`` prints the script."""
+    """``python -m tasks.launch slurm --config C --output O [--set K=V ...]`` prints the script."""
+    from zppo_core.config import parse_overrides
+
     p = argparse.ArgumentParser(prog="python -m tasks.launch")
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("slurm", help="print an sbatch script for a multi-node training run")
+    s = sub.add_parser("slurm", help="print the sbatch script of one multi-node training run (cluster: section)")
     s.add_argument("--config", required=True)
-    s.add_argument("--output", required=True)
-    s.add_argument("--nodes", type=int, required=True)
-    s.add_argument("--gpus-per-node", type=int, default=8)
-    s.add_argument("--accelerate-config", default="configs/accelerate/multinode.yaml")
-    s.add_argument("--port", type=int, default=29500)
+    s.add_argument("--output", required=True, help="training folder on the shared filesystem")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     a = p.parse_args(argv)
-    print(slurm_script(a.config, a.output, nodes=a.nodes, gpus_per_node=a.gpus_per_node,
-                       accelerate_config=a.accelerate_config, port=a.port), end="")
+    print(slurm_script(a.config, a.output, overrides=parse_overrides(a.set)), end="")
     return 0
 
 

@@ -51,7 +51,8 @@ from zppo_core.redact import SECRETS_ENV, masked_values
 
 FAULT_ENV = "ZPPO_FAULT_TRAIN_AFTER_STEP"
 RUN_ID_ENV = "ZPPO_TRACKING_RUN_ID"
-CODE = ("zppo_core", "tasks/train.py", "tasks/launch.py", "tasks/servers.py")
+CODE = ("zppo_core", "tasks/train.py", "tasks/launch.py", "tasks/servers.py", "tasks/slurm.py", "tasks/slurm_node.py",
+        "tasks/slurm_script.py", "tasks/slurm_train.py")
 #: the config sections that determine a training run's output
 TRAIN_SECTIONS = ("model", "rollout", "zppo", "algo", "optim", "schedule", "parallel", "data")
 
@@ -70,6 +71,9 @@ def train_key(context: Any, parameters: dict[str, Any]) -> str:
         "student": path_fingerprint(model["student"]), "teacher": path_fingerprint(model["teacher"]),
         "judge": path_fingerprint(model["judge"]),
     }
+    clu = cfg.get("cluster", {})
+    if clu.get("executor", "local") == "slurm":  # nodes x ranks decide the world size, hence the numbers
+        inputs["layout"] = [clu["nodes"], clu["gpus_per_node"], clu["serve_gpus_per_node"]]
     # only the sections training reads: tracking, the sweep (pipeline), curation and eval
     # settings do not change what training produces (adding a benchmark must not retrain)
     conf = {k: v for k, v in cfg.items() if k in TRAIN_SECTIONS}
@@ -139,7 +143,7 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
     total = conf.schedule.total_steps
     fault = _fault_step()
     metrics_path = out / "metrics.jsonl"
-    state = {"seen": resumed_from}
+    state: dict[str, Any] = {"seen": resumed_from}
     line = ProgressLine(tag, "steps", log.info, every=0.0, start=resumed_from)
 
     def tick() -> None:
@@ -151,35 +155,23 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
                 line.restart_pace(step - 1, float(rows[-1].get("perf/step_time_s", 0.0)))
             state["seen"] = step
             line.update(step, total)
-        if fault is not None and step >= fault and list_checkpoints(out):
-            proc.kill()
+        if fault is not None and step >= fault and list_checkpoints(out) and "kill" in state:
+            state["kill"]()
             raise InjectedFault(f"{FAULT_ENV}={fault}: trainer killed after step {step}")
 
     ok = False
     try:
-        with managed_servers(conf, out / "servers", on_gpu=visible_gpu_count() > 0) as started:
-            servers = [{"model": srv.cfg.served_model_name, "url": srv.base_url, "pid": srv.pid,
-                        "gpus": srv.cfg.env.get("CUDA_VISIBLE_DEVICES", ""), "log": str(srv.log_path)} for srv in started]
-            for srv in servers:
-                log.info("started vllm serve %s at %s on GPUs %s (pid %s)", srv["model"], srv["url"], srv["gpus"] or "-",
-                         srv["pid"])
-            cmd, env, world = _trainer_launch(conf, cfg_path, out, run_id)
-            if secrets:  # credentials reach the trainer by environment, never through config.yaml
-                env[SECRETS_ENV] = json.dumps(secrets)
-            proc = StreamedProcess(cmd, env=child_env(env), cwd=REPO_ROOT, on_line=_forward(log),
-                                   log_file=out / "train.log")
-            rc = proc.wait(conf.pipeline.poll_interval_s, tick)
-        if rc != 0:
-            tail = proc.tail_text()
-            hang = hang_report(tail, world)
-            if hang:  # the same collective would hang again: report once, no retry
-                log.error("%s", hang)
-                raise CollectiveHang(f"{hang} (log: {out / 'train.log'})")
-            err = TransientStageError if classify_log(tail) else RuntimeError
-            raise err(f"trainer exited with code {rc} (log: {out / 'train.log'}):\n{tail}")
-        result = _collect(out, run_id, resumed_from, _last_json_line(proc.tail))
+        if conf.cluster.executor == "slurm":
+            servers, tail = [], _train_on_slurm(conf, cfg_path, out, run_id, secrets, stage_tag(lab), tick, tracker)
+        else:
+            servers, tail = _train_locally(conf, cfg_path, out, run_id, secrets, tick, state)
+        result = _collect(out, run_id, resumed_from, _last_json_line(tail))
         log_run_artifacts(tracker, run_id, out, stage_tag(lab))
         result["servers_started"] = servers  # stopped by PID when the with-block ended
+        if conf.cluster.executor == "slurm":
+            from tasks.slurm import JobRecord
+
+            result["slurm_jobs"] = JobRecord.load(out).jobs  # every job id the stage had, last = the one that ran
         if result.get("parallel"):  # the layout the trainer used (the config may say "auto")
             par = result["parallel"]
             tracker.log_params(run_id, {"parallel.layout": par["strategy"], "parallel.world_size": par["world_size"]})
@@ -188,6 +180,59 @@ def train(cfg: dict[str, Any], train_dir: str, data_hash: str, track: dict[str, 
         return result
     finally:
         tracker.finish(run_id, ok)
+
+
+def _train_locally(conf: Any, cfg_path: Path, out: Path, run_id: str, secrets: dict[str, Any], tick: Any,
+                   state: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The trainer as a subprocess of this host (``cluster.executor: local``), its teacher/judge
+    servers started here; returns the servers started and the last lines of its output."""
+    log = stage_logger()
+    with managed_servers(conf, out / "servers", on_gpu=visible_gpu_count() > 0) as started:
+        servers = [{"model": srv.cfg.served_model_name, "url": srv.base_url, "pid": srv.pid,
+                    "gpus": srv.cfg.env.get("CUDA_VISIBLE_DEVICES", ""), "log": str(srv.log_path)} for srv in started]
+        for srv in servers:
+            log.info("started vllm serve %s at %s on GPUs %s (pid %s)", srv["model"], srv["url"], srv["gpus"] or "-",
+                     srv["pid"])
+        cmd, env, world = _trainer_launch(conf, cfg_path, out, run_id)
+        if secrets:  # credentials reach the trainer by environment, never through config.yaml
+            env[SECRETS_ENV] = json.dumps(secrets)
+        proc = StreamedProcess(cmd, env=child_env(env), cwd=REPO_ROOT, on_line=_forward(log),
+                               log_file=out / "train.log")
+        state["kill"] = proc.kill
+        rc = proc.wait(conf.pipeline.poll_interval_s, tick)
+    if rc != 0:
+        tail = proc.tail_text()
+        hang = hang_report(tail, world)
+        if hang:  # the same collective would hang again: report once, no retry
+            log.error("%s", hang)
+            raise CollectiveHang(f"{hang} (log: {out / 'train.log'})")
+        err = TransientStageError if classify_log(tail) else RuntimeError
+        raise err(f"trainer exited with code {rc} (log: {out / 'train.log'}):\n{tail}")
+    return servers, list(proc.tail)
+
+
+def _train_on_slurm(conf: Any, cfg_path: Path, out: Path, run_id: str, secrets: dict[str, Any], tag: str, tick: Any,
+                    tracker: Any) -> list[str]:
+    """One Slurm job of ``cluster.nodes`` nodes (:mod:`tasks.slurm_train`): submitted, or attached
+    to when a previous attempt's job still runs; its id is a tag of the MLflow run."""
+    from tasks.slurm_train import run_training_job
+
+    log = stage_logger()
+    env = {RUN_ID_ENV: run_id}
+    if secrets:  # by environment (sbatch exports it to the job), never through a file
+        env[SECRETS_ENV] = json.dumps(secrets)
+
+    def on_submit(job_id: str) -> None:
+        log.info("train[%s]: slurm job %s (%d node(s)), log %s", tag, job_id, conf.cluster.nodes,
+                 out / f"slurm-{job_id}.log")
+        tracker.client.set_tag(run_id, "slurm_job_id", job_id)
+
+    def on_attach(info: Any) -> None:  # a retried stage whose job still runs: no second job
+        log.info("train[%s]: attached to slurm job %s (%s); nothing submitted", tag, info.job_id, info.state)
+
+    _info, tail = run_training_job(conf, cfg_path, out, run_id, _abs(conf.pipeline.accelerate_config),
+                                   child_env(env), tag, _forward(log), tick, on_submit, str(REPO_ROOT), on_attach)
+    return tail
 
 
 def _log_dashboards(tracker: Any, run_id: str, out: Path, lab: dict[str, str]) -> None:

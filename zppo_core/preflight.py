@@ -268,7 +268,8 @@ def check_datasets(cfg: Any, scope: str, probe: Probe) -> Check:
 
 def run_checks(cfg: Any, scope: str = "pipeline", *, students: list[str] | None = None,
                methods: list[str] | None = None, output_dir: str | Path | None = None,
-               probe: Probe | None = None, config_root: Path | None = None) -> PreflightReport:
+               probe: Probe | None = None, config_root: Path | None = None,
+               cluster_probe: Any = None) -> PreflightReport:
     """Every check of ``scope`` for the resolved ``cfg`` (see the module docstring)."""
     if scope not in SCOPES:
         raise ValueError(f"preflight scope {scope!r} not in {SCOPES}")
@@ -276,14 +277,34 @@ def run_checks(cfg: Any, scope: str = "pipeline", *, students: list[str] | None 
     students = list(students or cfg.pipeline.students or [cfg.model.student]) if scope == "pipeline" \
         else list(students or [cfg.model.student])
     methods = list(methods or (cfg.pipeline.methods if scope == "pipeline" else [cfg.zppo.method]))
-    rep = PreflightReport([check_output(output_dir or cfg.output_dir), check_gpus(cfg, scope, probe, config_root),
+    on_slurm = scope == "pipeline" and cfg.cluster.executor == "slurm"
+    where = _slurm_checks(cfg, output_dir or cfg.output_dir, cluster_probe) if on_slurm \
+        else [check_gpus(cfg, scope, probe, config_root)]
+    rep = PreflightReport([check_output(output_dir or cfg.output_dir), *where,
                            check_vllm(cfg, scope, probe), check_models(cfg, scope, students, probe)])
-    if cfg.model.teacher_backend == "openai" and _uses_teacher(cfg, scope, methods):
+    # under Slurm a loopback teacher/judge URL is served inside each job (tasks.slurm_node)
+    if cfg.model.teacher_backend == "openai" and _uses_teacher(cfg, scope, methods) and not (
+            on_slurm and _loopback(cfg.model.teacher_url)):
         rep.checks.append(check_server(cfg, "teacher", probe))
-    if cfg.model.judge_backend == "openai" and _uses_judge(cfg, scope):
+    if cfg.model.judge_backend == "openai" and _uses_judge(cfg, scope) and not (
+            on_slurm and _loopback(cfg.model.judge_url)):
         rep.checks.append(check_server(cfg, "judge", probe))
     rep.checks.append(check_datasets(cfg, scope, probe))
     return rep
+
+
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    return urlparse(url).hostname in ("127.0.0.1", "localhost")
+
+
+def _slurm_checks(cfg: Any, output_dir: str | Path, cluster_probe: Any) -> list[Check]:
+    """``slurm``, ``shared`` and ``tracking`` (:mod:`zppo_core.cluster_checks`) instead of this
+    host's GPUs: the nodes' GPUs are Slurm's to give."""
+    from zppo_core.cluster_checks import cluster_checks
+
+    return [Check(*row) for row in cluster_checks(cfg, output_dir, cluster_probe)]
 
 
 __all__ = ["SCOPES", "Check", "PreflightError", "PreflightReport", "Probe", "accelerate_processes", "check_datasets",

@@ -45,11 +45,15 @@ def test_trainer_gets_one_rank_per_remaining_gpu():
     assert "--num_processes" not in build_command("c.yaml", "out", launcher="accelerate")
 
 
-def test_slurm_script_runs_one_launcher_per_node():
-    s = slurm_script("cfg.yaml", "runs/x", nodes=4, gpus_per_node=8, accelerate_config="configs/accelerate/multinode.yaml")
-    assert "#SBATCH --nodes=4" in s and "#SBATCH --ntasks-per-node=1" in s and "#SBATCH --gpus-per-node=8" in s
-    assert "--num_machines 4 --num_processes 32 --machine_rank $SLURM_NODEID --main_process_ip $MASTER_ADDR" in s
-    assert s.startswith("#!/bin/bash\n") and "srun " in s and "--config cfg.yaml --output runs/x" in s
+def test_slurm_script_runs_one_launcher_per_node(tmp_path):
+    """``python -m tasks.launch slurm`` prints the script the flow submits (the cluster: section)."""
+    out = tmp_path / "run"
+    s = slurm_script(REPO / "configs" / "paper.yaml", out, overrides={"cluster.partition": "gpu"})
+    assert "#SBATCH --nodes=8" in s and "#SBATCH --ntasks-per-node=1" in s and "#SBATCH --gpus-per-node=8" in s
+    assert "#SBATCH --partition=gpu" in s and s.startswith("#!/bin/bash\n")
+    assert s.rstrip().endswith(f"-m tasks.slurm_node {out.resolve() / 'node_spec.json'}")
+    spec = (out / "node_spec.json").read_text()
+    assert '"nodes": 8' in spec and '"serve_gpus": 2' in spec and '"roles": [\n   "teacher",\n   "judge"\n  ]' in spec
 
 
 NCCL_TIMEOUT = (

@@ -7,5 +7,8 @@ print(
     "# with the paper's values. Regenerate after adding a field:\n"
     "#   python -m zppo_core.config > configs/paper.yaml\n"
     "# Smaller profiles (configs/tiny.yaml) set only what they change.\n"
+    "# cluster: the paper's layout, 8 nodes x 8 GPUs per training run, on every node 6 GPUs train\n"
+    "# (FSDP2 over 48 ranks) and 2 serve the 27B teacher/judge; executor: local runs on one host,\n"
+    "# executor: slurm submits each stage as a batch job (docs/cluster.md).\n"
 )
 print(dump_config(Config()), end="")

@@ -455,6 +455,54 @@ class PipelineConfig:
     preflight: bool = True
 
 
+#: where the pipeline's training and evaluation stages run (:mod:`tasks.executors`)
+EXECUTORS = ("local", "slurm")
+#: which nodes of a training job serve the teacher/judge: the first one, or each node its own copy
+SERVE_ON = ("first", "every")
+
+
+@dataclass
+class ClusterConfig:
+    """Where stages run: ``local`` (subprocesses of the Prefect worker's host) or ``slurm`` (one
+    batch job per training run, per evaluation). Defaults: the paper's layout, 8 nodes x 8 GPUs of
+    which 6 train and 2 serve the 27B teacher/judge on every node (docs/cluster.md)."""
+
+    #: "local": today's behaviour, stages are subprocesses of the worker's host; "slurm": sbatch jobs
+    executor: str = "local"
+    #: ``#SBATCH --partition`` / ``--account`` / ``--qos`` ("" = the cluster's default)
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    #: ``#SBATCH --time`` of a training job; a job stopped at this limit is resubmitted and resumes
+    time_limit: str = "48:00:00"
+    #: nodes per training run (paper: 8); FSDP2 spans all of them
+    nodes: int = 8
+    #: GPUs per node the job asks for (``--gpus-per-node``); 0 = CPU nodes, one training rank each
+    gpus_per_node: int = 8
+    #: of those, GPUs that serve the teacher/judge (the last ones of the node's mask; paper: 2)
+    serve_gpus_per_node: int = 2
+    #: nodes that start ``vllm serve`` when the run needs a served teacher/judge: "first" | "every"
+    serve_on: str = "every"
+    #: port of the served teacher/judge, bound to the node's own address (never 0.0.0.0)
+    server_port: int = 8000
+    #: port of the rank rendezvous on the first node of the allocation
+    rdzv_port: int = 29500
+    #: extra lines copied into the batch script as ``#SBATCH <line>`` (e.g. "--constraint=h100")
+    sbatch_lines: list[str] = field(default_factory=list)
+    #: shell line run on each node before the launcher (e.g. "source /shared/zppo/.venv/bin/activate")
+    setup: str = ""
+    #: interpreter on the nodes ("" = the worker's own, which must be on the shared filesystem)
+    python: str = ""
+    #: Slurm jobs of the sweep in the queue at once (trainings of different student/method/seed)
+    max_jobs_in_flight: int = 8
+    #: seconds between job-state polls (squeue / scontrol; sacct or the job-completion log after)
+    poll_interval_s: float = 10.0
+    #: automatic resubmissions of a job that ended by time limit, node failure or preemption
+    max_resubmits: int = 3
+    #: GPUs of one evaluation job (one node; one pinned worker per GPU); 0 = one CPU worker
+    eval_gpus_per_job: int = 8
+
+
 @dataclass
 class Config:
     """The resolved configuration of one pipeline run."""
@@ -473,6 +521,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -568,6 +617,26 @@ def validate(cfg: Config) -> None:
         raise ConfigError("pipeline.bootstrap_resamples must be >= 1")
     if cfg.tracking.audit_records_per_step < 0 or cfg.tracking.audit_max_records < 0:
         raise ConfigError("tracking.audit_records_per_step / audit_max_records must be >= 0")
+    _validate_cluster(cfg)
+
+
+def _validate_cluster(cfg: Config) -> None:
+    c = cfg.cluster
+    if c.executor not in EXECUTORS:
+        raise ConfigError(f"cluster.executor: {c.executor!r} not in {'|'.join(EXECUTORS)}")
+    if c.serve_on not in SERVE_ON:
+        raise ConfigError(f"cluster.serve_on: {c.serve_on!r} not in {'|'.join(SERVE_ON)}")
+    if c.nodes < 1 or c.gpus_per_node < 0 or c.serve_gpus_per_node < 0:
+        raise ConfigError("cluster.nodes must be >= 1, cluster.gpus_per_node and serve_gpus_per_node >= 0")
+    if c.gpus_per_node and c.serve_gpus_per_node >= c.gpus_per_node:
+        raise ConfigError(f"cluster.serve_gpus_per_node={c.serve_gpus_per_node} leaves none of the "
+                          f"{c.gpus_per_node} GPUs per node to training")
+    if c.max_jobs_in_flight < 1 or c.max_resubmits < 0 or c.poll_interval_s <= 0 or c.eval_gpus_per_job < 0:
+        raise ConfigError("cluster.max_jobs_in_flight >= 1, max_resubmits >= 0, poll_interval_s > 0, "
+                          "eval_gpus_per_job >= 0")
+    if c.executor == "slurm" and c.nodes > 1 and cfg.pipeline.launcher != "accelerate":
+        raise ConfigError(f"cluster.nodes={c.nodes} needs pipeline.launcher: accelerate (the python "
+                          "launcher runs one process)")
 
 
 def _to_plain(obj: Any) -> Any:

@@ -242,8 +242,9 @@ def _train(cfg: Any, out: Path, max_steps: int | None, callbacks: Iterable[Callb
         _truncate_metrics(metrics_path, st.step)
         log.info("training %s steps %d..%d (method %s)%s", cfg.name, st.step + 1, end, z.method,
                  f", resumed from {latest}" if latest else "")
+    resumed_step = st.step  # read before fit: pruning may delete the checkpoint resumed from
     last = fit(parts, st, end, metrics_path, callbacks)
-    if latest is not None and st.step == ck.read_state(latest)["step"] and parts.dist.is_main:
+    if latest is not None and st.step == resumed_step and parts.dist.is_main:
         log.info("nothing to do: checkpoint %s is already at step %d (end %d)", latest, st.step, end)
     final = out / "final_model"
     if st.step > 0:

@@ -1,0 +1,189 @@
+"""The pipeline on a real 2-node Slurm cluster (this machine, tests/cluster/slurm_cluster.sh):
+training as one 2-node job (one rank per node, FSDP2 over gloo) proven by the cluster's
+job-completion record and the trainer's state; a retry while the job runs attaches to it (one job
+in the record, not two); ``scancel`` mid-run, then the same run again: curation Cached, training
+resumes from its checkpoint in the same MLflow run and ends with the uninterrupted run's weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from tasks.slurm_script import parse_jobcomp
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "builtin_tiny-qwen3.5-vl/zppo/seed0"
+#: the tiny pipeline, one method, no base row, greedy 2-item evaluation; 3 steps, a checkpoint each
+OVERRIDES = {"schedule.total_steps": 3, "schedule.checkpoint_every": 1, "schedule.rollout_batch": 4,
+             "rollout.group_size": 2, "rollout.student.max_new_tokens": 24, "rollout.teacher.max_new_tokens": 24,
+             "eval.sampling.max_new_tokens": 24, "pipeline.methods": ["zppo"], "pipeline.evaluate_base": False,
+             "eval.benchmarks": ["OfflineLLM"], "eval.max_items": 2, "eval.sampling.temperature": 0.0,
+             "pipeline.retry_delay_s": 1.0}
+RUN_TIMEOUT_S = 900
+#: seconds to wait for a job to reach a state the test needs
+WAIT_S = 600
+
+
+def _env(tmp: Path, cluster) -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PYTHONPATH=str(REPO), **cluster.env())
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_HOME", None)
+    return env
+
+
+def _cmd(out: Path) -> list[str]:
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in OVERRIDES.items()]
+    return [sys.executable, "-m", "zppo_core.cli", "pipeline", "--profile", "slurm-local", "--output", str(out), *sets]
+
+
+def _run(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(_cmd(out), env=env, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+
+
+def _start(out: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    fh = open(log, "w")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(_cmd(out), env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _record(out: Path) -> dict:
+    path = out / "train" / KEY / "slurm_job.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _wait_for(what: str, cond, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _job_state(job_id: str, env: dict[str, str]) -> str:
+    proc = subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env, capture_output=True, text=True)
+    return next((p.split("=", 1)[1] for p in proc.stdout.split() if p.startswith("JobState=")), "")
+
+
+def _jobcomp_ids(cluster) -> list[int]:
+    text = cluster.jobcomp.read_text() if cluster.jobcomp.exists() else ""
+    return [int(line.split()[0].split("=")[1]) for line in text.splitlines() if line.startswith("JobId=")]
+
+
+def _weights(folder: str) -> dict:
+    out = {}
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        out.update(load_file(str(f)))
+    return out
+
+
+def _result(out: Path) -> dict:
+    return json.loads((out / "report" / "pipeline_result.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, slurm_cluster):
+    """(a) the tiny pipeline with its training stage as one 2-node Slurm job."""
+    out = tmp_path_factory.mktemp("a") / "run"
+    env = _env(out.parent, slurm_cluster)
+    t0 = time.monotonic()
+    proc = _run(out, env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return out, time.monotonic() - t0
+
+
+def test_training_is_one_job_completed_on_both_nodes_with_fsdp2(uninterrupted, slurm_cluster):
+    out, secs = uninterrupted
+    rec = _record(out)
+    assert len(rec["jobs"]) == 1, rec
+    info = parse_jobcomp(slurm_cluster.jobcomp.read_text(), rec["job_id"])
+    assert info is not None and (info.state, info.node_count, info.node_list) == ("COMPLETED", 2, "n[1-2]")
+    tdir = out / "train" / KEY
+    state = json.loads(sorted(tdir.glob("checkpoints/*/trainer_state.json"))[-1].read_text())
+    assert state["parallel"] == {"strategy": "fsdp2", "world_size": 2}
+    log = (tdir / f"slurm-{rec['job_id']}.log").read_text()
+    assert "zppo-node n1: rank 0/2, rendezvous 127.0.0.1:" in log and "zppo-node n2: rank 1/2" in log
+    res = _result(out)
+    tr = res["trainings"][KEY]
+    assert tr["slurm_jobs"] == [rec["job_id"]] and tr["steps"] == 3
+    from mlflow import MlflowClient
+
+    run = MlflowClient(tracking_uri=res["tracking_uri"]).get_run(tr["run_id"])
+    assert run.data.tags["slurm_job_id"] == rec["job_id"]
+    print(f"(a) 2-node pipeline: {secs:.0f} s")
+
+
+def test_retry_while_the_job_runs_attaches_to_it(tmp_path, slurm_cluster):
+    """(c) the flow run dies while its job runs; the next run attaches: one job, not two."""
+    out = tmp_path / "run"
+    env = _env(tmp_path, slurm_cluster)
+    before = set(_jobcomp_ids(slurm_cluster))
+    t0 = time.monotonic()
+    first = _start(out, env, tmp_path / "first.log")
+    try:
+        _wait_for("the training job to run", lambda: _record(out) and _job_state(_record(out)["job_id"], env) == "RUNNING")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the worker host's process dies; the job does not
+        first.wait()
+    job_id = _record(out)["job_id"]
+    assert _job_state(job_id, env) in ("RUNNING", "COMPLETING", "COMPLETED")
+    again = _run(out, env)
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log[-4000:]
+    assert f"attached to slurm job {job_id}" in log
+    assert _record(out)["jobs"] == [job_id]
+    new = [j for j in _jobcomp_ids(slurm_cluster) if j not in before]
+    assert new == [int(job_id)], new  # the cluster ran one training job for both flow runs
+    print(f"(c) kill + re-attach: {time.monotonic() - t0:.0f} s")
+
+
+def test_scancel_then_rerun_resumes_to_the_uninterrupted_weights(tmp_path, slurm_cluster, uninterrupted):
+    """(b) scancel mid-run fails the stage with one line; the same run again resubmits, resumes
+    from the checkpoint in the same MLflow run, and ends with the uninterrupted 2-node weights."""
+    out = tmp_path / "run"
+    env = _env(tmp_path, slurm_cluster)
+    t0 = time.monotonic()
+    first = _start(out, env, tmp_path / "first.log")
+    ckpt = out / "train" / KEY / "checkpoints" / "step_000001" / "trainer_state.json"
+    try:
+        _wait_for("the first checkpoint", ckpt.exists)
+        job_id = _record(out)["job_id"]
+        subprocess.run(["scancel", job_id], env=env, check=True, timeout=60)
+        assert first.wait(timeout=RUN_TIMEOUT_S) != 0
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    log = (tmp_path / "first.log").read_text()
+    assert f"slurm job {job_id} CANCELLED" in log, log[-3000:]
+    again = _run(out, env)
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log[-4000:]
+    curate = [ln for ln in log.splitlines() if "Task run 'curate" in ln and "Finished in state" in ln]
+    assert curate and all("Cached" in ln for ln in curate), curate
+    rec = _record(out)
+    assert rec["jobs"][0] == job_id and len(rec["jobs"]) == 2
+    res = _result(out)
+    tr = res["trainings"][KEY]
+    assert tr["resumed_from_step"] >= 1 and tr["steps"] == 3
+    from mlflow import MlflowClient
+
+    c = MlflowClient(tracking_uri=res["tracking_uri"])
+    exp = c.get_experiment_by_name(res["experiment"])
+    trains = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("stage") == "train"]
+    assert [r.info.run_id for r in trains] == [tr["run_id"]]
+    assert sorted(m.step for m in c.get_metric_history(tr["run_id"], "reward/plain_mean")) == [1, 2, 3]
+    ref = _result(uninterrupted[0])["trainings"][KEY]
+    a, b = _weights(tr["final_model"]), _weights(ref["final_model"])
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    print(f"(b) scancel + resume: {time.monotonic() - t0:.0f} s")
