@@ -4,6 +4,7 @@ uninterrupted run (same seeds, CPU), without repeating or skipping a step."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from zppo_core.trainer import train
-from zppo_core.trainer.checkpoint import find_latest, read_state
+from zppo_core.trainer.checkpoint import find_latest, list_checkpoints, read_state
 
 
 class Killed(RuntimeError):
@@ -69,3 +70,35 @@ def test_resume_at_the_end_does_nothing_and_says_so(tmp_path, micro_config):
     again = train(cfg, tmp_path / "run")
     assert first["steps"] == again["steps"] == 1 and again["last_metrics"] == {}
     assert [json.loads(x)["step"] for x in open(again["metrics_path"])] == [1]
+
+
+@pytest.mark.slow
+def test_resume_with_keep_1_keeps_its_start_point_and_ends_like_an_uninterrupted_run(tmp_path, micro_config):
+    over = {"schedule.total_steps": 3, "schedule.checkpoint_every": 1, "schedule.keep_checkpoints": 1,
+            "zppo.method": "grpo"}
+    cfg = micro_config(tmp_path, **over)
+    full = train(cfg, tmp_path / "full", run_id="rid-1")
+    train(cfg, tmp_path / "resumed", max_steps=1, run_id="rid-1")
+    res = train(cfg, tmp_path / "resumed")  # writes steps 2 and 3: more than keep_checkpoints
+    assert res["steps"] == 3
+    names = [p.name for _, p in list_checkpoints(tmp_path / "full")]
+    assert names == [p.name for _, p in list_checkpoints(tmp_path / "resumed")] == ["step_000003"]
+    a, b = _weights(full["final_model"]), _weights(res["final_model"])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [json.loads(x)["step"] for x in open(res["metrics_path"])] == [1, 2, 3]
+
+
+def test_a_damaged_newer_checkpoint_is_not_published_nor_kept(tmp_path, micro_config, caplog):
+    cfg = micro_config(tmp_path, **{"schedule.total_steps": 2, "zppo.method": "grpo"})
+    out = tmp_path / "run"
+    train(cfg, out)
+    good = find_latest(out)
+    bad = good.with_name("step_000003")
+    shutil.copytree(good, bad)
+    (bad / "model" / "model.safetensors").write_bytes(b"\x00" * 8)  # truncated weights
+    res = train(cfg, out)
+    assert res["steps"] == 2
+    a, b = _weights(str(good / "model")), _weights(res["final_model"])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [p.name for _, p in list_checkpoints(out)] == ["step_000001", "step_000002"]
+    assert "step_000003 is unusable" in caplog.text

@@ -232,6 +232,8 @@ def _train(cfg: Any, out: Path, max_steps: int | None, callbacks: Iterable[Callb
     )
     if latest is not None:
         ck.restore(parts, st, latest)
+        parts.resumed_from = latest  # pruning keeps it until the run ends
+    start = st.step
     end = min(cfg.schedule.total_steps, max_steps if max_steps is not None else cfg.schedule.total_steps)
     metrics_path = out / "metrics.jsonl"
     if parts.dist.is_main:
@@ -240,13 +242,16 @@ def _train(cfg: Any, out: Path, max_steps: int | None, callbacks: Iterable[Callb
         log.info("training %s steps %d..%d (method %s)%s", cfg.name, st.step + 1, end, z.method,
                  f", resumed from {latest}" if latest else "")
     last = fit(parts, st, end, metrics_path, callbacks)
-    if latest is not None and st.step == ck.read_state(latest)["step"] and parts.dist.is_main:
+    if latest is not None and st.step == start and parts.dist.is_main:
         log.info("nothing to do: checkpoint %s is already at step %d (end %d)", latest, st.step, end)
     final = out / "final_model"
-    if st.step > 0:
-        ckpt = ck.find_latest(out)
-        if parts.dist.is_main and ckpt is not None:
+    if st.step > 0 and parts.dist.is_main:
+        ckpt, skipped = ck.find_resumable(out)  # verified: a damaged newer one is never published
+        for path, why in skipped:
+            log.warning("checkpoint %s is unusable (%s); publishing %s instead", path, why, ckpt)
+        if ckpt is not None:
             _publish_final(ckpt / ck.MODEL_DIR, final)
+        ck.prune(out, cfg.schedule.keep_checkpoints)  # the run is over: its start point is no longer in use
     parts.dist.barrier()
     return {
         "parallel": describe(parts.dist.strategy, parts.dist.world),
