@@ -57,12 +57,13 @@ def _benchmarks(cfg: Config) -> list[str]:
 
 
 def _result_storage(out: Path) -> str:
-    """A saved LocalFileSystem block rooted in the run folder; its slug for ``result_storage``."""
-    from prefect.filesystems import LocalFileSystem
+    """A saved :class:`tasks.results.JsonResultStorage` block rooted in the run folder (results
+    are read back as plain JSON only); its slug for ``result_storage``."""
+    from tasks.results import JsonResultStorage
 
     name = "zppo-results-" + stable_hash(str(out), length=12)
-    LocalFileSystem(basepath=str(out / "prefect" / "results")).save(name, overwrite=True)
-    return f"local-file-system/{name}"
+    JsonResultStorage(basepath=str(out / "prefect" / "results")).save(name, overwrite=True)
+    return f"{JsonResultStorage.get_block_type_slug()}/{name}"
 
 
 def _open_parent(cfg: Config, out: Path, sweep: dict[str, Any]) -> TrackCtx:
