@@ -11,6 +11,7 @@ per benchmark evaluation.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from tasks.summary import summary_text
 from zppo_core.config import METHODS, Config, ConfigError, dump_config, replace
 from zppo_core.locks import folder_lock
 from zppo_core.preflight import PreflightError
-from zppo_core.redact import redact
+from zppo_core.redact import SECRETS_ENV, install_log_redaction, masked_values, redact, secrets_from_env, unmask
 
 BASE = "base"
 
@@ -108,7 +109,7 @@ def _resolve(config: str | None, profile: str | None, students: list[str] | None
              methods: list[str] | None, benchmarks: list[str] | None, seeds: list[int] | None,
              output_dir: str | None, overrides: dict[str, Any] | None) -> tuple[Config, dict[str, Any]]:
     """The resolved config and the sweep (students, methods, seeds, benchmarks) of a flow run."""
-    ov = dict(overrides or {})
+    ov = unmask(dict(overrides or {}), secrets_from_env())  # the stored parameters are masked
     if teacher:
         ov["model.teacher"] = teacher
     if benchmarks:
@@ -135,9 +136,11 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
     from zppo_core.console import configure
 
     configure()  # quiet third-party output unless ZPPO_VERBOSE=1 (also in deployments' workers)
+    install_log_redaction()  # logs go to the Prefect database too
     log = get_run_logger()
     try:
         cfg, sweep = _resolve(config, profile, students, teacher, methods, benchmarks, seeds, output_dir, overrides)
+        os.environ[SECRETS_ENV] = json.dumps(masked_values(cfg.flatten()))  # for nested flows' masked parameters
         out = Path(cfg.output_dir).resolve()
         log.info("zppo-full %s: %s -> %s", cfg.name, ", ".join(f"{k}={v}" for k, v in sweep.items()), out)
         if cfg.pipeline.preflight:
@@ -264,7 +267,7 @@ def _evaluate(cfg: Config, model: str, out: Path, benchmarks: list[str], ctx: Tr
         tracker.log_params(run_id, run_params(lab))
         tracker.finish(run_id)
     cd = cfg.to_dict()
-    res = eval_flow_for(cd, f"evaluate[{stage_tag(lab)}]")(model, benchmarks, str(out), cd, ctx.to_dict(), run_id,
+    res = eval_flow_for(cd, f"evaluate[{stage_tag(lab)}]")(model, benchmarks, str(out), redact(cd), ctx.to_dict(), run_id,
                                                             lab, storage, path_fingerprint(model))
     return {**res, "_run_id": run_id} if base else res
 
