@@ -118,6 +118,13 @@ class ModelConfig:
     server_max_model_len: int = 32_768
     #: seconds to wait for a started server to answer /v1/models
     server_startup_timeout_s: float = 1_800.0
+    #: seconds one call to the teacher / judge server (``*_backend: openai``) may take before it
+    #: counts as failed, and how many times a failed call is retried (exponential backoff)
+    server_timeout_s: float = 300.0
+    server_retries: int = 2
+    #: seconds the teacher / judge server has to answer GET /models when a run starts (``zppo
+    #: train`` before its first step, ``zppo eval`` before its first judged item): one clear error if not
+    server_health_timeout_s: float = 10.0
 
 
 @dataclass

@@ -133,7 +133,10 @@ def build_teacher_backend(cfg: Any, questions: list[dict[str, Any]], processor: 
                                                 "teacher_response": q["teacher_response"]} for q in questions],
                              tokenizer=tokenizer_of(processor))
     if kind == "openai":
-        return build_backend("openai", m.teacher, base_url=m.teacher_url)
+        from zppo_core.engines.openai_compat import check_server, server_kwargs
+
+        check_server(m.teacher_url, m.server_health_timeout_s, "model.teacher_url")  # before the first step
+        return build_backend("openai", m.teacher, **server_kwargs(m, m.teacher_url))
     if kind == "vllm":
         return build_backend("vllm", m.teacher, dtype=m.dtype, tensor_parallel_size=cfg.rollout.teacher_tp)
     return build_backend("transformers", m.teacher, dtype=m.dtype, min_pixels=m.min_pixels,
@@ -185,6 +188,16 @@ def make_grader(cfg: Any, judge_factory: Any = None):
     return grade
 
 
+def check_judge_server(cfg: Any, questions: list[dict[str, Any]]) -> None:
+    """Before the first step: the judge server answers, when judge rewards will call it."""
+    m = cfg.model
+    if cfg.zppo.judge_rewards and m.judge_backend == "openai" and any(
+            q.get("reward_type") == "judge" for q in questions):
+        from zppo_core.engines.openai_compat import check_server
+
+        check_server(m.judge_url, m.server_health_timeout_s, "model.judge_url")
+
+
 def build_judge_backend(cfg: Any) -> GenerationBackend:
     """The LLM judge of free-form training rewards (the teacher checkpoint on a sidecar pool)."""
     m = cfg.model
@@ -192,7 +205,9 @@ def build_judge_backend(cfg: Any) -> GenerationBackend:
         raise ValueError("model.judge_backend 'recorded' cannot judge free-form answers: serve a judge model "
                          "(openai/vllm/transformers) or set zppo.judge_rewards: false")
     if m.judge_backend == "openai":
-        return build_backend("openai", m.judge, base_url=m.judge_url)
+        from zppo_core.engines.openai_compat import server_kwargs
+
+        return build_backend("openai", m.judge, **server_kwargs(m, m.judge_url))
     if m.judge_backend == "vllm":
         return build_backend("vllm", m.judge, dtype=m.dtype, tensor_parallel_size=cfg.rollout.teacher_tp)
     return build_backend("transformers", m.judge, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
@@ -200,6 +215,8 @@ def build_judge_backend(cfg: Any) -> GenerationBackend:
 
 __all__ = [
     "build_judge_backend",
+    "check_judge_server",
+
     "build_optimizer",
     "build_student_backend",
     "build_teacher_backend",

@@ -34,6 +34,7 @@ from zppo_core.trainer.build import (
     build_optimizer,
     build_student_backend,
     build_teacher_backend,
+    check_judge_server,
     load_student,
     make_grader,
     make_render,
@@ -171,6 +172,7 @@ class RolloutIOFactory:
     def build(cfg, live_model, processor, model_dir, questions, load_image, rank=0, world=1):
         from zppo_core.trainer.rollout import RolloutIO
 
+        check_judge_server(cfg, questions)
         return RolloutIO(
             student=build_student_backend(cfg, live_model, processor, model_dir, rank, world),
             teacher=build_teacher_backend(cfg, questions, processor),
