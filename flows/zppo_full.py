@@ -57,6 +57,23 @@ def _benchmarks(cfg: Config) -> list[str]:
         raise ConfigError(f"eval.benchmarks: {e.args[0]}") from None
 
 
+_WATCHED: set[int] = set()
+
+
+def _watch_prefect_server() -> None:
+    """The temporary Prefect server this process started dies with it, even on SIGKILL
+    (:mod:`zppo_core.lifeline`); Prefect keeps its servers in ``SubprocessASGIServer._instances``."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from zppo_core import lifeline
+
+    for srv in list(SubprocessASGIServer._instances.values()):
+        proc = srv.server_process
+        if proc is not None and proc.poll() is None and proc.pid not in _WATCHED:
+            lifeline.watch(proc.pid, group=False)
+            _WATCHED.add(proc.pid)
+
+
 def _result_storage(out: Path) -> str:
     """A saved :class:`tasks.results.JsonResultStorage` block rooted in the run folder (results
     are read back as plain JSON only); its slug for ``result_storage``."""
@@ -137,6 +154,7 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
 
     configure()  # quiet third-party output unless ZPPO_VERBOSE=1 (also in deployments' workers)
     install_log_redaction()  # logs go to the Prefect database too
+    _watch_prefect_server()
     log = get_run_logger()
     try:
         cfg, sweep = _resolve(config, profile, students, teacher, methods, benchmarks, seeds, output_dir, overrides)

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from zppo_core import lifeline
+
 TRAINER_MODULE = "zppo_core.trainer.cli"
 LAUNCHERS = ("python", "accelerate")
 #: lines of subprocess output kept for the error message
@@ -126,6 +128,7 @@ class StreamedProcess:
             cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, bufsize=1, start_new_session=True,
         )
+        lifeline.watch(self.proc.pid, group=True)  # dies with this process, even on SIGKILL
         self._on_line = on_line
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
