@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def slurm_script(config_path: str | Path, output_dir: str | Path, *, nodes: int,
     Submit with ``sbatch``; the same checkpoint folder must be visible from every node."""
     if nodes < 1 or gpus_per_node < 1:
         raise ValueError("slurm_script: nodes and gpus_per_node must be >= 1")
+    for name, val in (("job_name", job_name), ("time_limit", time_limit)):
+        if not val or any(c.isspace() for c in val):
+            raise ValueError(f"slurm_script: {name} {val!r} must be one word")
     launch = [python, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
               "--num_machines", str(nodes), "--num_processes", str(nodes * gpus_per_node),
               "--machine_rank", "$SLURM_NODEID", "--main_process_ip", "$MASTER_ADDR",
@@ -88,7 +92,9 @@ def slurm_script(config_path: str | Path, output_dir: str | Path, *, nodes: int,
         "export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false",
         "# a collective that hangs fails at this timeout (reported once, not retried)",
         "export TORCH_NCCL_ASYNC_ERROR_HANDLING=1",
-        "srun --kill-on-bad-exit=1 bash -c '" + " ".join(launch) + "'",
+        # every word quoted (paths may hold spaces and quotes); $VARS expand on each node
+        "srun --kill-on-bad-exit=1 bash -c " + shlex.quote(
+            " ".join(f'"{a}"' if a.startswith("$") else shlex.quote(a) for a in launch)),
         "",
     ])
 

@@ -46,8 +46,39 @@ def test_trainer_gets_one_rank_per_remaining_gpu():
 def test_slurm_script_runs_one_launcher_per_node():
     s = slurm_script("cfg.yaml", "runs/x", nodes=4, gpus_per_node=8, accelerate_config="configs/accelerate/multinode.yaml")
     assert "#SBATCH --nodes=4" in s and "#SBATCH --ntasks-per-node=1" in s and "#SBATCH --gpus-per-node=8" in s
-    assert "--num_machines 4 --num_processes 32 --machine_rank $SLURM_NODEID --main_process_ip $MASTER_ADDR" in s
+    assert '--num_machines 4 --num_processes 32 --machine_rank "$SLURM_NODEID" --main_process_ip "$MASTER_ADDR"' in s
     assert s.startswith("#!/bin/bash\n") and "srun " in s and "--config cfg.yaml --output runs/x" in s
+
+
+def test_slurm_script_quotes_every_path(tmp_path):
+    """An --output holding quotes and a command runs nothing: the script, run with stand-ins for
+    srun / scontrol / python, hands the trainer the path as one word."""
+    import os
+    import stat
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_ins = {
+        "srun": '#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n',
+        "scontrol": "#!/bin/bash\necho node0\n",
+        "python": '#!/bin/bash\nfor a in "$@"; do printf "%s\\n" "$a"; done\n',
+    }
+    for name, text in stand_ins.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    out = str(tmp_path / "runs/a b'; touch X; '")
+    script = tmp_path / "job.sh"
+    script.write_text(slurm_script("c f.yaml", out, nodes=1, gpus_per_node=1, accelerate_config="a.yaml"))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "n0"}
+    res = subprocess.run(["bash", str(script)], cwd=str(tmp_path), env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    words = res.stdout.splitlines()
+    assert words[words.index("--output") + 1] == out and words[words.index("--config") + 1] == "c f.yaml"
+    assert words[words.index("--machine_rank") + 1] == "0" and words[words.index("--main_process_ip") + 1] == "node0"
+    assert not (tmp_path / "X").exists()
+    with pytest.raises(ValueError, match="job_name"):
+        slurm_script("c", "o", nodes=1, gpus_per_node=1, accelerate_config="a", job_name="x\n#SBATCH --x")
 
 
 NCCL_TIMEOUT = (
