@@ -120,7 +120,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")
-    data = yaml.safe_load(p.read_text()) or {}
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:  # also tags such as !!python/object, which safe_load refuses
+        where = getattr(e, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        what = " ".join(str(getattr(e, "problem", "") or e).split())
+        raise ConfigError(f"{p}: not a plain YAML config{at}: {what}") from None
     try:
         return config_from_dict(data, overrides)
     except ConfigError as e:

@@ -206,7 +206,11 @@ class OpenAIBackend:
                 continue
             if resp.status_code >= 400:
                 raise BackendError(f"{url}: HTTP {resp.status_code}: {resp.text[:500]}")
-            return resp.json()
+            try:
+                return resp.json()
+            except ValueError:
+                raise BackendError(f"{url}: HTTP {resp.status_code} with a body that is not JSON: "
+                                   f"{' '.join(resp.text[:200].split())!r}") from None
         raise TransientBackendError(f"{url}: gave up after {self.max_retries + 1} attempts: {last}")
 
     def _one(self, request: GenerationRequest, n: int, params: SamplingParams) -> list[Sample]:

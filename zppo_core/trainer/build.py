@@ -44,10 +44,9 @@ def load_student(model_dir: str, cfg: Any) -> tuple[Any, Any]:
     from zppo_core.models.processor import is_vlm_dir, load_processor
 
     cls = AutoModelForImageTextToText if is_vlm_dir(model_dir) else AutoModelForCausalLM
-    model = cls.from_pretrained(
-        model_dir, dtype=torch.float32, use_safetensors=True,
-        trust_remote_code=cfg.model.trust_remote_code,
-    )
+    from zppo_core.engines.hf import from_pretrained_checked
+
+    model = from_pretrained_checked(cls, model_dir, dtype=torch.float32, trust_remote_code=cfg.model.trust_remote_code)
     model.config.use_cache = False
     processor = load_processor(model_dir, trust_remote_code=cfg.model.trust_remote_code)
     return model, processor
