@@ -113,3 +113,12 @@ def test_load_questions_names_the_bad_row_and_column(tmp_path):
     pd.DataFrame({"id": ["a"], "question": ["q"]}).to_parquet(p)
     with pytest.raises(DataError, match="missing column"):
         load_questions(p)
+
+
+@pytest.mark.parametrize("image", ["../../etc/passwd", "/etc/passwd", "imgs/../../x.png"])
+def test_image_paths_must_stay_inside_the_dataset_folder(tmp_path, image):
+    p = tmp_path / "data" / "d.parquet"
+    p.parent.mkdir()
+    pd.DataFrame({"id": ["a"], "question": ["q"], "answer": ["1"], "image": [image]}).to_parquet(p)
+    with pytest.raises(DataError, match=r"row 0 \(id 'a'\) column 'image': .* is not a path inside the dataset"):
+        load_questions(p)

@@ -102,3 +102,37 @@ def test_a_damaged_newer_checkpoint_is_not_published_nor_kept(tmp_path, micro_co
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert [p.name for _, p in list_checkpoints(out)] == ["step_000001", "step_000002"]
     assert "step_000003 is unusable" in caplog.text
+
+
+@pytest.mark.slow
+def test_samples_once_per_step_after_a_resume_and_moved_aside_by_force_new(tmp_path, micro_config):
+    cfg = micro_config(tmp_path, **{"schedule.total_steps": 2, "zppo.method": "grpo",
+                                    "tracking.samples_per_kind": 1})
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        train(cfg, out, callbacks=[_kill_at(2)])  # step 2's samples written, its checkpoint not
+    train(cfg, out)
+    steps = [json.loads(x)["step"] for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert sorted(set(steps)) == [1, 2] and steps == sorted(steps)
+    assert steps.count(2) == steps.count(1)  # step 2 written once, not twice
+    train(cfg, out, force_new=True, max_steps=1)
+    moved = [p for p in out.iterdir() if p.name.startswith("superseded-")]
+    assert len(moved) == 1 and (moved[0] / "samples.jsonl").exists()
+    assert {json.loads(x)["step"] for x in (out / "samples.jsonl").read_text().splitlines()} == {1}
+
+
+def test_training_data_replaced_at_the_same_path_is_not_resumed(tmp_path, micro_config):
+    import pandas as pd
+
+    from zppo_core.trainer.resume import ResumeMismatch
+
+    cfg = micro_config(tmp_path, **{"schedule.total_steps": 1, "zppo.method": "grpo"})
+    out = tmp_path / "run"
+    train(cfg, out)
+    data = out / "toy_data" / "zppo77k.parquet"
+    df = pd.read_parquet(data)
+    df.loc[0, "answer"] = df.loc[0, "answer"] + "0"
+    df.to_parquet(data)
+    longer = micro_config(tmp_path, **{"schedule.total_steps": 2, "zppo.method": "grpo"})
+    with pytest.raises(ResumeMismatch, match=r"was trained on other data than .*zppo77k.parquet holds now"):
+        train(longer, out)

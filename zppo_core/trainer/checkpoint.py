@@ -341,6 +341,7 @@ def _state_json(parts: Parts, st: TrainerState) -> dict[str, Any]:
         "run_id": st.run_id,
         **identity(parts.cfg),  # method, config_hash, resume_hash, resume_config
         "world_size": parts.dist.world,
+        "data_fingerprint": parts.data_fingerprint,
         "parallel": {"strategy": parts.dist.strategy, "world_size": parts.dist.world},
         "cursor": st.cursor.state_dict(),
         "buffer": st.buffer.state_dict(),

@@ -43,6 +43,7 @@ from zppo_core.durable import replace_durably
 from zppo_core.locks import is_rank_zero, rank_zero_folder_lock
 from zppo_core.trainer import resume
 from zppo_core.trainer.data import DataCursor, DataError, load_questions
+from zppo_core.trainer.samples import SAMPLES_FILE
 from zppo_core.trainer.distill import load_teacher
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.loop import Callback, fit
@@ -232,7 +233,10 @@ def _train(cfg: Any, out: Path, max_steps: int | None, callbacks: Iterable[Callb
         buffer=PromptReplayBuffer(z.buffer_capacity, z.tau, seed=cfg.schedule.seed),
         run_id=run_id,
     )
+    parts.data_fingerprint = resume.data_fingerprint(parts.questions)
     if latest is not None:
+        resume.check_data(ck.read_state(latest), parts.data_fingerprint, latest,
+                          cfg.data.train_path or str(out / TOY_DATA))
         ck.restore(parts, st, latest)
         parts.resumed_from = latest  # pruning keeps it until the run ends
     start = st.step
@@ -241,6 +245,7 @@ def _train(cfg: Any, out: Path, max_steps: int | None, callbacks: Iterable[Callb
     if parts.dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         _truncate_metrics(metrics_path, st.step)
+        _truncate_metrics(out / SAMPLES_FILE, st.step)  # sample rows of steps the resume recomputes
         log.info("training %s steps %d..%d (method %s)%s", cfg.name, st.step + 1, end, z.method,
                  f", resumed from {latest}" if latest else "")
     last = fit(parts, st, end, metrics_path, callbacks)

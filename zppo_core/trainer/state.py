@@ -100,6 +100,8 @@ class Parts:
     audit_log: AuditLog | None = None
     #: the checkpoint this run resumed from: pruning keeps it until the run ends
     resumed_from: Path | None = None
+    #: content hash of the training rows (:func:`zppo_core.trainer.resume.data_fingerprint`)
+    data_fingerprint: str = ""
 
 
 def step_seed(cfg: Any, step: int, rank: int) -> int:
