@@ -9,8 +9,10 @@ every checkpoint (``checkpoint.latest_run_id`` reads it back).
 One writer: rank 0 holds the output folder's lock (:mod:`zppo_core.locks`) for the whole run.
 
 Resume: the newest readable checkpoint is picked automatically (a newer unreadable one is
-skipped with a warning naming it), and only when it was made by the same method and
-trajectory-deciding settings (:mod:`zppo_core.trainer.resume`; ``force_new`` starts over). The student (and a vLLM
+skipped with a warning naming it), and only when it was made by the same method,
+trajectory-deciding settings and training rows (:mod:`zppo_core.trainer.resume`; ``force_new``
+starts over). The checkpoint resumed from is kept until the run ends, then pruned like the others;
+``final_model`` is copied from the newest checkpoint that passes ``checkpoint_problem``. The student (and a vLLM
 student engine) is loaded from the checkpoint's model folder; optimizer, data cursor, replay
 buffer and this rank's RNG states are restored, so the resumed run continues at step k+1 with
 neither a repeated nor a skipped step. A run already at its last step returns at once
