@@ -134,7 +134,10 @@ def _text_reader(
     ``*`` or ``?`` in it as a glob); rows with non-UTF-8 text are left out and appended to ``bad``."""
     cols = _read_columns(part, schema)
     if part.path is not None:
-        batches = pq.ParquetFile(part.path).iter_batches(batch_size=batch_rows, columns=cols)
+        from data_prep.sources import parquet_errors
+
+        with parquet_errors(part.path):
+            batches = pq.ParquetFile(part.path).iter_batches(batch_size=batch_rows, columns=cols)
     else:
         assert part.table is not None
         batches = part.table.select(cols).to_batches(max_chunksize=batch_rows)

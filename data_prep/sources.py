@@ -15,6 +15,7 @@ the database; only kept rows' images are written out, once each.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,18 @@ import pyarrow.parquet as pq
 
 #: split names recognised as a file-name prefix (``train-00000-of-00003.parquet``)
 _SPLIT_RE = re.compile(r"^(train|val|validation|test|dev)(?:[-_.]|$)")
+
+
+@contextlib.contextmanager
+def parquet_errors(path: Path | str) -> Iterator[None]:
+    """A corrupt, truncated or 0-byte parquet file becomes a one-line
+    :class:`~data_prep.schemas.SourceSchemaError` naming it."""
+    from data_prep.schemas import SourceSchemaError
+
+    try:
+        yield
+    except (pa.ArrowException, OSError) as e:
+        raise SourceSchemaError(f"{path}: not a readable parquet file ({type(e).__name__}: {e})") from None
 
 
 @dataclass
@@ -40,22 +53,24 @@ class SourcePart:
 
     def schema(self) -> pa.Schema:
         if self.path is not None:
-            return pq.read_schema(self.path)
+            with parquet_errors(self.path):
+                return pq.read_schema(self.path)
         assert self.table is not None
         return self.table.schema
 
     def num_rows(self) -> int:
         if self.path is not None:
-            return pq.ParquetFile(self.path).metadata.num_rows
+            with parquet_errors(self.path):
+                return pq.ParquetFile(self.path).metadata.num_rows
         assert self.table is not None
         return self.table.num_rows
 
     def image_batches(self, batch_rows: int) -> Iterator[pa.Array]:
         """The image column's bytes, in row order, as ``binary`` arrays of at most ``batch_rows``."""
         if self.path is not None:
-            batches = pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows, columns=["image"])
-            for b in batches:
-                yield image_bytes_array(b.column(0))
+            with parquet_errors(self.path):
+                for b in pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows, columns=["image"]):
+                    yield image_bytes_array(b.column(0))
         else:
             assert self.table is not None
             for b in self.table.select(["image"]).to_batches(max_chunksize=batch_rows):
@@ -64,7 +79,8 @@ class SourcePart:
     def read_images(self, rows: list[int]) -> list[bytes | None]:
         """Image bytes of the given row indices (any order), read from the part once."""
         if self.path is not None:
-            col = pq.read_table(self.path, columns=["image"]).column(0)
+            with parquet_errors(self.path):
+                col = pq.read_table(self.path, columns=["image"]).column(0)
         else:
             assert self.table is not None
             col = self.table.column("image")

@@ -45,9 +45,15 @@ def parse_verdict(text: str) -> Verdict:
     return Verdict(float(v), text)
 
 
+#: MM-Vet's score: the completion's first word is a decimal number (``0.5``, ``1``, ``.3``, ``1e-1``),
+#: followed by a space, the end, or one closing punctuation mark -- ``1/2`` or ``0.5x`` is malformed
+_MMVET_SCORE = re.compile(r"\s*((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?:[.,;:]?(?:\s|$))")
+
+
 def parse_mmvet(text: str) -> Verdict:
-    """MM-Vet: a correctness number in [0, 1] (the first number of the completion)."""
-    m = re.match(r"\s*(\d+(?:\.\d+)?)", _strip_think(text))
+    """MM-Vet: a correctness number in [0, 1], the first word of the completion (as the official
+    scorer's ``float(first word)``; a fraction like ``1/2`` is not a number)."""
+    m = _MMVET_SCORE.match(_strip_think(text))
     if not m or not 0.0 <= float(m.group(1)) <= 1.0:
         return Verdict(0.0, text, malformed=True)
     return Verdict(float(m.group(1)), text)

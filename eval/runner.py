@@ -198,7 +198,12 @@ def evaluate_suite(model: Any, benchmarks: list[str | registry.Benchmark], out_d
 def _judge_backend(model_cfg: ModelConfig) -> GenerationBackend:
     from zppo_core.engines.factory import build_backend
 
-    kw: dict[str, Any] = {"base_url": model_cfg.judge_url} if model_cfg.judge_backend == "openai" else {}
+    kw: dict[str, Any] = {}
+    if model_cfg.judge_backend == "openai":
+        from zppo_core.engines.openai_compat import check_server, server_kwargs
+
+        check_server(model_cfg.judge_url, model_cfg.server_health_timeout_s, "model.judge_url")
+        kw = server_kwargs(model_cfg, model_cfg.judge_url)
     return build_backend(model_cfg.judge_backend, model_cfg.judge, **kw)
 
 

@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     from zppo_core.config import load_config
 
     w, n = (int(x) for x in args.shard.split("/"))
-    cfg = load_config(args.config)
+    from zppo_core.redact import secrets_from_env
+
+    cfg = load_config(args.config, secrets_from_env())  # the file is masked; real values by environment
     res = evaluate_suite(args.model, [b for b in args.benchmarks.split(",") if b], args.out, eval_cfg=cfg.eval,
                          model_cfg=cfg.model, shard=(w, n), max_items=cfg.eval.max_items or None,
                          gpu_share=args.gpu_share)

@@ -108,10 +108,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, summary_by: str = "family") -> int:
     from zppo_core.errors import format_error, is_expected
-    from zppo_core.redact import redact
+    from zppo_core.redact import SECRETS_ENV, install_log_redaction, masked_values, redact
 
     prepare_environment(out)
+    install_log_redaction()
     from flows.zppo_full import zppo_full
+
+    # flow parameters are stored in the Prefect database: credentials travel by environment
+    os.environ[SECRETS_ENV] = json.dumps(masked_values(overrides))
+    overrides = redact(overrides)
 
     try:
         result = zppo_full(config=args.config, profile=None if args.config else args.profile,

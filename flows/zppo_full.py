@@ -11,6 +11,7 @@ per benchmark evaluation.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from tasks.summary import summary_text
 from zppo_core.config import METHODS, Config, ConfigError, dump_config, replace
 from zppo_core.locks import folder_lock
 from zppo_core.preflight import PreflightError
-from zppo_core.redact import redact
+from zppo_core.redact import SECRETS_ENV, install_log_redaction, masked_values, redact, secrets_from_env, unmask
 
 BASE = "base"
 
@@ -56,13 +57,31 @@ def _benchmarks(cfg: Config) -> list[str]:
         raise ConfigError(f"eval.benchmarks: {e.args[0]}") from None
 
 
+_WATCHED: set[int] = set()
+
+
+def _watch_prefect_server() -> None:
+    """The temporary Prefect server this process started dies with it, even on SIGKILL
+    (:mod:`zppo_core.lifeline`); Prefect keeps its servers in ``SubprocessASGIServer._instances``."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from zppo_core import lifeline
+
+    for srv in list(SubprocessASGIServer._instances.values()):
+        proc = srv.server_process
+        if proc is not None and proc.poll() is None and proc.pid not in _WATCHED:
+            lifeline.watch(proc.pid, group=False)
+            _WATCHED.add(proc.pid)
+
+
 def _result_storage(out: Path) -> str:
-    """A saved LocalFileSystem block rooted in the run folder; its slug for ``result_storage``."""
-    from prefect.filesystems import LocalFileSystem
+    """A saved :class:`tasks.results.JsonResultStorage` block rooted in the run folder (results
+    are read back as plain JSON only); its slug for ``result_storage``."""
+    from tasks.results import JsonResultStorage
 
     name = "zppo-results-" + stable_hash(str(out), length=12)
-    LocalFileSystem(basepath=str(out / "prefect" / "results")).save(name, overwrite=True)
-    return f"local-file-system/{name}"
+    JsonResultStorage(basepath=str(out / "prefect" / "results")).save(name, overwrite=True)
+    return f"{JsonResultStorage.get_block_type_slug()}/{name}"
 
 
 def _open_parent(cfg: Config, out: Path, sweep: dict[str, Any]) -> TrackCtx:
@@ -107,7 +126,7 @@ def _resolve(config: str | None, profile: str | None, students: list[str] | None
              methods: list[str] | None, benchmarks: list[str] | None, seeds: list[int] | None,
              output_dir: str | None, overrides: dict[str, Any] | None) -> tuple[Config, dict[str, Any]]:
     """The resolved config and the sweep (students, methods, seeds, benchmarks) of a flow run."""
-    ov = dict(overrides or {})
+    ov = unmask(dict(overrides or {}), secrets_from_env())  # the stored parameters are masked
     if teacher:
         ov["model.teacher"] = teacher
     if benchmarks:
@@ -134,9 +153,12 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
     from zppo_core.console import configure
 
     configure()  # quiet third-party output unless ZPPO_VERBOSE=1 (also in deployments' workers)
+    install_log_redaction()  # logs go to the Prefect database too
+    _watch_prefect_server()
     log = get_run_logger()
     try:
         cfg, sweep = _resolve(config, profile, students, teacher, methods, benchmarks, seeds, output_dir, overrides)
+        os.environ[SECRETS_ENV] = json.dumps(masked_values(cfg.flatten()))  # for nested flows' masked parameters
         out = Path(cfg.output_dir).resolve()
         log.info("zppo-full %s: %s -> %s", cfg.name, ", ".join(f"{k}={v}" for k, v in sweep.items()), out)
         if cfg.pipeline.preflight:
@@ -263,7 +285,7 @@ def _evaluate(cfg: Config, model: str, out: Path, benchmarks: list[str], ctx: Tr
         tracker.log_params(run_id, run_params(lab))
         tracker.finish(run_id)
     cd = cfg.to_dict()
-    res = eval_flow_for(cd, f"evaluate[{stage_tag(lab)}]")(model, benchmarks, str(out), cd, ctx.to_dict(), run_id,
+    res = eval_flow_for(cd, f"evaluate[{stage_tag(lab)}]")(model, benchmarks, str(out), redact(cd), ctx.to_dict(), run_id,
                                                             lab, storage, path_fingerprint(model))
     return {**res, "_run_id": run_id} if base else res
 

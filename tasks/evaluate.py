@@ -17,6 +17,7 @@ Prefect task runs are named ``eval[<student>/<method>/s<seed>/<benchmark>]``.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tasks.hashing import path_fingerprint, stage_key
 from tasks.retry import retry_transient
 from tasks.tracking import run_params
 from zppo_core.config import config_from_dict
+from zppo_core.redact import SECRETS_ENV, masked_values, secrets_from_env, unmask
 
 EVAL_TAG = "zppo-eval"
 CODE = ("eval", "zppo_core", "tasks/evaluate.py")
@@ -178,7 +180,11 @@ def family_averages(results: dict[str, dict[str, Any]]) -> dict[str, float]:
 def evaluate_model(model: str, benchmarks: list[str], out_dir: str, cfg: dict[str, Any], track: dict[str, Any],
                    run_id: str, lab: dict[str, str], storage: str | None = None,
                    model_key: str = "") -> dict[str, Any]:
-    """All benchmarks of one model as parallel tasks; logs family averages; ``{abbr: result}``."""
+    """All benchmarks of one model as parallel tasks; logs family averages; ``{abbr: result}``.
+
+    ``cfg`` (a stored flow parameter) may be masked; the real credentials come from
+    :data:`zppo_core.redact.SECRETS_ENV`."""
+    cfg = unmask(cfg, secrets_from_env())
     conf = config_from_dict(cfg)
     opts: dict[str, Any] = {"retries": conf.pipeline.retries, "retry_delay_seconds": conf.pipeline.retry_delay_s}
     if storage:
@@ -238,13 +244,14 @@ def run_gpu_workers(model: str, benchmarks: list[str], out_dir: str, conf: Any) 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "eval_config.yaml"
-    cfg_path.write_text(dump_config(conf))
+    cfg_path.write_text(dump_config(conf, redacted=True))  # credentials go by environment, not to disk
+    secrets = json.dumps(masked_values(conf.flatten()))
     procs = []
     for w in plan_workers(gpus, conf.pipeline.eval_workers_per_gpu):
         cmd = [sys.executable, "-m", "eval.worker", "--config", str(cfg_path), "--model", model,
                "--benchmarks", ",".join(benchmarks), "--out", str(out), "--shard", f"{w.index}/{w.count}",
                "--gpu-share", str(conf.pipeline.eval_workers_per_gpu)]
-        procs.append(StreamedProcess(cmd, env=child_env(w.env()), cwd=REPO_ROOT, log_file=out / f"worker{w.index}.log",
+        procs.append(StreamedProcess(cmd, env={**child_env(w.env()), SECRETS_ENV: secrets}, cwd=REPO_ROOT, log_file=out / f"worker{w.index}.log",
                                      on_line=lambda line, i=w.index: log.info("[eval worker %d] %s", i, line)))
     codes = [p.wait(conf.pipeline.poll_interval_s, lambda: None) for p in procs]
     bad = [i for i, c in enumerate(codes) if c != 0]

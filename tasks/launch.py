@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from zppo_core import lifeline
+
 from tasks.slurm_script import render_batch_script
 
 TRAINER_MODULE = "zppo_core.trainer.cli"
@@ -117,6 +119,7 @@ class StreamedProcess:
             cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, bufsize=1, start_new_session=True,
         )
+        lifeline.watch(self.proc.pid, group=True)  # dies with this process, even on SIGKILL
         self._on_line = on_line
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()

@@ -10,6 +10,7 @@ Pure module: no I/O besides formatting; no Prefect, no MLflow.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -55,8 +56,19 @@ def check_local_path(spec: str, what: str) -> None:
         raise MissingPathError(f"{what}: local path {spec} does not exist")
 
 
+#: errno values of a full disk / exhausted quota (expected: the user frees space)
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _DISK_FULL
+
+
 def one_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (its type name when it has none)."""
+    if _disk_full(exc):
+        where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""  # type: ignore[attr-defined]
+        return f"no space left on the device{where}: free space or choose another output folder"
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     for line in text.splitlines():
         if line.strip():
@@ -66,7 +78,7 @@ def one_line(exc: BaseException) -> str:
 
 def is_expected(exc: BaseException) -> bool:
     """Whether ``exc`` is a user-fixable error (see the module docstring)."""
-    if isinstance(exc, (UserError, FileNotFoundError, NotADirectoryError, PermissionError)):
+    if isinstance(exc, (UserError, FileNotFoundError, NotADirectoryError, PermissionError)) or _disk_full(exc):
         return True
     return any(c.__name__ in _EXPECTED_NAMES for c in type(exc).__mro__)
 

@@ -20,6 +20,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from zppo_core.redact import mask_url_credentials, redact_argv
+
 LOCK_NAME = ".zppo.lock"
 #: lock files this process holds (resolved paths)
 _HELD: set[str] = set()
@@ -39,7 +41,7 @@ def _holder(path: Path) -> str:
         text = path.read_text().strip()
     except OSError:
         text = ""
-    return text or "unknown"
+    return mask_url_credentials(text) or "unknown"  # lock files of older versions hold raw URLs
 
 
 @contextlib.contextmanager
@@ -68,7 +70,7 @@ def folder_lock(folder: str | Path, what: str) -> Iterator[Path]:
                 f"stop it, or choose another output folder"
             ) from None
         os.ftruncate(fd, 0)
-        cmd = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200] if sys.argv else ""
+        cmd = " ".join([Path(sys.argv[0]).name, *redact_argv(sys.argv[1:])])[:200] if sys.argv else ""
         os.write(fd, f"{os.getpid()} ({what}: {cmd})\n".encode())
         os.fsync(fd)
         _HELD.add(key)

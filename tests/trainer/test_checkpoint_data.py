@@ -15,8 +15,21 @@ from zppo_core.trainer.data import DataCursor, DataError, load_questions
 
 
 def _fake_model_saver(d):
+    from safetensors.torch import save_file
+
     d.mkdir()
     (d / "config.json").write_text("{}")
+    save_file({"w": torch.zeros(1)}, str(d / "model.safetensors"))
+
+
+#: what a complete checkpoint's state holds besides what the test puts there
+_STATE = {"cursor": {}, "buffer": {}, "rng": []}
+_OPT = {"state": {0: {"exp_avg": torch.zeros(1)}}, "param_groups": []}
+
+
+def _save(root, step, keep, **kw):
+    return ck.save_checkpoint(root, step, save_model=_fake_model_saver, optimizer_state=_OPT,
+                              trainer_state=dict(_STATE, run_id=f"r{step}"), keep=keep, **kw)
 
 
 def test_optimizer_state_round_trips_through_safetensors_and_json(tmp_path):
@@ -46,8 +59,7 @@ def test_rng_state_round_trip_replays_the_same_draws():
 
 def test_save_is_atomic_latest_ignores_incomplete_and_prunes(tmp_path):
     for step in (1, 2, 3):
-        ck.save_checkpoint(tmp_path, step, save_model=_fake_model_saver, optimizer_state=None,
-                           trainer_state={"run_id": f"r{step}"}, keep=2)
+        _save(tmp_path, step, keep=2)
     root = ck.checkpoint_root(tmp_path)
     (root / "step_000009").mkdir()  # a folder without trainer_state.json is not a checkpoint
     (root / ".tmp-step_000010-1").mkdir()  # a crashed save
@@ -56,6 +68,25 @@ def test_save_is_atomic_latest_ignores_incomplete_and_prunes(tmp_path):
     assert ck.latest_run_id(tmp_path) == "r3"
     assert ck.read_state(ck.find_latest(tmp_path))["step"] == 3
     assert ck.latest_run_id(tmp_path / "nothing") is None
+
+
+def test_prune_keeps_the_newest_usable_and_the_protected_checkpoint(tmp_path, caplog):
+    first = _save(tmp_path, 1, keep=1)
+    _save(tmp_path, 2, keep=1, protect=(first,))  # a resume from step 1 is running: keep it
+    assert [s for s, _ in ck.list_checkpoints(tmp_path)] == [1, 2]
+    _save(tmp_path, 3, keep=1, protect=(first,))
+    assert [s for s, _ in ck.list_checkpoints(tmp_path)] == [1, 3]
+    ck.prune(tmp_path, keep=1)  # the run is over: nothing protected any more
+    assert [s for s, _ in ck.list_checkpoints(tmp_path)] == [3]
+    # a damaged newer checkpoint (truncated weights) neither counts nor survives
+    bad = ck.checkpoint_root(tmp_path) / "step_000004"
+    import shutil
+
+    shutil.copytree(ck.find_latest(tmp_path), bad)
+    (bad / "model" / "model.safetensors").write_bytes(b"\x00" * 3)
+    ck.prune(tmp_path, keep=1)
+    assert [s for s, _ in ck.list_checkpoints(tmp_path)] == [3]
+    assert "deleting unusable checkpoint" in caplog.text and "step_000004" in caplog.text
 
 
 def test_cursor_is_seeded_resumable_and_wraps_epochs():
@@ -81,4 +112,13 @@ def test_load_questions_names_the_bad_row_and_column(tmp_path):
         load_questions(p)
     pd.DataFrame({"id": ["a"], "question": ["q"]}).to_parquet(p)
     with pytest.raises(DataError, match="missing column"):
+        load_questions(p)
+
+
+@pytest.mark.parametrize("image", ["../../etc/passwd", "/etc/passwd", "imgs/../../x.png"])
+def test_image_paths_must_stay_inside_the_dataset_folder(tmp_path, image):
+    p = tmp_path / "data" / "d.parquet"
+    p.parent.mkdir()
+    pd.DataFrame({"id": ["a"], "question": ["q"], "answer": ["1"], "image": [image]}).to_parquet(p)
+    with pytest.raises(DataError, match=r"row 0 \(id 'a'\) column 'image': .* is not a path inside the dataset"):
         load_questions(p)

@@ -6,6 +6,8 @@ Only :func:`load_config` touches the file system (it reads the YAML file it is g
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -42,8 +44,27 @@ def _build(cls: type, data: dict[str, Any], path: str) -> Any:
     return cls(**kwargs)
 
 
+#: YAML 1.2 core-schema floats that YAML 1.1 (PyYAML) reads as strings: ``2e-4``, ``1E5``, ``.5``
+_YAML12_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_YAML12_SPECIAL = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+
+
+def _yaml12_number(value: Any) -> Any:
+    """``"2e-4"`` -> ``0.0002`` (and ``.inf``/``.nan``, which validation then refuses); other
+    values unchanged. Numbers are parsed the way YAML 1.2 reads them."""
+    if isinstance(value, str):
+        text = value.strip()
+        if _YAML12_FLOAT.match(text):
+            return float(text)
+        if text.lower() in _YAML12_SPECIAL:
+            return _YAML12_SPECIAL[text.lower()]
+    return value
+
+
 def _coerce(value: Any, typ: Any, key: str) -> Any:
     origin = getattr(typ, "__origin__", None)
+    if typ in (int, float):
+        value = _yaml12_number(value)
     try:
         if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -99,7 +120,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")
-    data = yaml.safe_load(p.read_text()) or {}
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:  # also tags such as !!python/object, which safe_load refuses
+        where = getattr(e, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        what = " ".join(str(getattr(e, "problem", "") or e).split())
+        raise ConfigError(f"{p}: not a plain YAML config{at}: {what}") from None
     try:
         return config_from_dict(data, overrides)
     except ConfigError as e:

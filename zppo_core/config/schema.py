@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, NamedTuple
 
@@ -125,6 +126,13 @@ class ModelConfig:
     server_max_model_len: int = 32_768
     #: seconds to wait for a started server to answer /v1/models
     server_startup_timeout_s: float = 1_800.0
+    #: seconds one call to the teacher / judge server (``*_backend: openai``) may take before it
+    #: counts as failed, and how many times a failed call is retried (exponential backoff)
+    server_timeout_s: float = 300.0
+    server_retries: int = 2
+    #: seconds the teacher / judge server has to answer GET /models when a run starts (``zppo
+    #: train`` before its first step, ``zppo eval`` before its first judged item): one clear error if not
+    server_health_timeout_s: float = 10.0
 
 
 @dataclass
@@ -554,7 +562,49 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the key."""
 
 
+_SAMPLING = ("rollout.student", "rollout.teacher", "eval.sampling", "eval.judge_sampling")
+#: allowed ranges of numeric settings: (keys, low, high, low is excluded); ``None`` = unbounded.
+#: Every float setting must also be finite.
+_RANGES: tuple[tuple[tuple[str, ...], float | None, float | None, bool], ...] = (
+    (("optim.lr", "optim.eps", "optim.grad_clip", "algo.adv_eps", "algo.dual_clip", "model.server_timeout_s",
+      "model.server_health_timeout_s", "model.server_startup_timeout_s", "pipeline.poll_interval_s"),
+     0, None, True),
+    (("rollout.group_size", "rollout.teacher_group_size", "schedule.rollout_batch", "schedule.micro_batch",
+      "schedule.total_steps", "schedule.checkpoint_every", "schedule.keep_checkpoints", "rollout.max_prompt_tokens",
+      "rollout.student_tp", "rollout.teacher_tp", "zppo.compression_max_tokens", "zppo.hint_max_tokens",
+      "data.toy_size", "eval.batch_size", "pipeline.eval_concurrency", "pipeline.eval_workers_per_gpu",
+      "curation.threads", "curation.batch_rows", *(f"{s}.max_new_tokens" for s in _SAMPLING)), 1, None, False),
+    (("optim.weight_decay", "model.server_retries", "pipeline.retries", "pipeline.retry_delay_s",
+      "zppo.buffer_capacity", "zppo.compression_temperature", "zppo.hint_temperature", "eval.max_items",
+      "algo.clip_low", "algo.clip_high", "tracking.samples_per_kind", *(f"{s}.temperature" for s in _SAMPLING)),
+     0, None, False),
+    (("zppo.tau", "zppo.rho_replay", "zppo.rho_aug", "curation.max_pass_rate", *(f"{s}.min_p" for s in _SAMPLING)),
+     0, 1, False),
+    (("rollout.gpu_memory_utilization", "eval.gpu_memory_utilization", *(f"{s}.top_p" for s in _SAMPLING)),
+     0, 1, True),
+    (("optim.warmup_ratio",), 0, 1, False),
+)
+
+
+def _check_ranges(cfg: Config) -> None:
+    """One-line :class:`ConfigError` naming the first setting out of its range (or not finite)."""
+    flat = cfg.flatten()
+    for key, val in flat.items():
+        if isinstance(val, float) and not math.isfinite(val):
+            raise ConfigError(f"{key}: must be a finite number, got {val}")
+    for keys, lo, hi, open_lo in _RANGES:
+        for key in keys:
+            val = flat[key]
+            if (lo is not None and (val <= lo if open_lo else val < lo)) or (hi is not None and val > hi):
+                low = f"> {lo:g}" if open_lo else f">= {lo:g}"
+                want = f"{low} and <= {hi:g}" if hi is not None else low
+                raise ConfigError(f"{key}: must be {want}, got {val}")
+    if cfg.optim.warmup_ratio >= 1:
+        raise ConfigError(f"optim.warmup_ratio: must be < 1, got {cfg.optim.warmup_ratio}")
+
+
 def validate(cfg: Config) -> None:
+    _check_ranges(cfg)
     if cfg.zppo.method not in METHODS:
         raise ConfigError(f"zppo.method: unknown method {cfg.zppo.method!r}; choose one of {sorted(METHODS)}")
     if cfg.algo.adv_norm not in ("none", "without_zero", "with_zero"):

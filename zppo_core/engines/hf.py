@@ -16,6 +16,7 @@ sampling policy; with ``top_p=1, top_k=-1`` that is ``log_softmax(logits / T)``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,15 +38,39 @@ _FILLER_REQUEST = GenerationRequest(messages=[{"role": "user", "content": "."}])
 VISION_SPECIAL_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 
 
+#: weight files that load by unpickling (never loaded: a pickle can run code)
+_PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def from_pretrained_checked(cls: Any, path: str, **kw: Any) -> Any:
+    """``cls.from_pretrained(path, use_safetensors=True, **kw)`` whose user-fixable refusals are
+    one-line :class:`~zppo_core.errors.UserError` s: a local folder with only pickled weights, and
+    a model that needs its own code while ``model.trust_remote_code`` is off."""
+    from zppo_core.errors import UserError
+
+    folder = Path(path)
+    if folder.is_dir() and not any(folder.glob("*.safetensors")):
+        pickled = sorted(p.name for pat in _PICKLED_WEIGHTS for p in folder.glob(pat))
+        if pickled:
+            raise UserError(f"{folder}: only pickled weights ({', '.join(pickled[:3])}), which are never loaded "
+                            "(unpickling can run code); convert them to safetensors")
+    try:
+        return cls.from_pretrained(path, use_safetensors=True, **kw)
+    except ValueError as e:
+        if "trust_remote_code" in str(e) and not kw.get("trust_remote_code"):
+            raise UserError(f"{path}: the model needs its own Python code to load; set model.trust_remote_code: "
+                            "true only if you trust its source") from None
+        raise
+
+
 def load_hf_model(path: str, *, dtype: str = "float32", device: str = "cpu",
                   trust_remote_code: bool = False) -> torch.nn.Module:
     """``from_pretrained`` of a text (CausalLM) or Qwen-VL (ImageTextToText) folder, safetensors only."""
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     cls = AutoModelForImageTextToText if is_vlm_dir(path) else AutoModelForCausalLM
-    model = cls.from_pretrained(path, dtype=dtype if dtype == "auto" else getattr(torch, dtype),
-                                use_safetensors=True,
-                                trust_remote_code=trust_remote_code)
+    model = from_pretrained_checked(cls, path, dtype=dtype if dtype == "auto" else getattr(torch, dtype),
+                                    trust_remote_code=trust_remote_code)
     return model.to(device).eval()
 
 

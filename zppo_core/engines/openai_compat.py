@@ -121,6 +121,30 @@ def parse_choice(choice: dict[str, Any], chat: bool) -> Sample:
     return Sample(text, ids, logprobs if logprobs else None, choice.get("finish_reason") or "stop")
 
 
+def server_kwargs(model_cfg: Any, base_url: str) -> dict[str, Any]:
+    """:class:`OpenAIBackend` arguments of a teacher / judge server from the ``model`` section."""
+    return {"base_url": base_url, "timeout_s": model_cfg.server_timeout_s, "max_retries": model_cfg.server_retries}
+
+
+def check_server(base_url: str, timeout_s: float, field: str,
+                 transport: httpx.BaseTransport | None = None) -> None:
+    """Raise :class:`BackendError` (one line naming ``field``) unless the OpenAI-compatible server
+    at ``base_url`` answers ``GET /models`` with HTTP 200 within ``timeout_s`` seconds."""
+    from zppo_core.redact import mask_url_credentials
+
+    url = base_url.rstrip("/") + "/models"
+    try:
+        with httpx.Client(timeout=timeout_s, transport=transport) as client:
+            status = client.get(url).status_code
+        why = None if status == 200 else f"HTTP {status}"
+    except (httpx.TimeoutException, httpx.TransportError) as e:
+        why = f"{type(e).__name__}: no answer within {timeout_s:g} s" if isinstance(e, httpx.TimeoutException) \
+            else f"{type(e).__name__}: {e}"
+    if why is not None:
+        raise BackendError(f"{field}: the server at {mask_url_credentials(url)} does not answer GET /models "
+                           f"({why}); start it, or fix {field} (model.server_health_timeout_s sets the wait)")
+
+
 class OpenAIBackend:
     """Generation against an OpenAI-compatible server (``base_url`` ends in ``/v1``)."""
 
@@ -183,7 +207,11 @@ class OpenAIBackend:
                 continue
             if resp.status_code >= 400:
                 raise BackendError(f"{url}: HTTP {resp.status_code}: {resp.text[:500]}")
-            return resp.json()
+            try:
+                return resp.json()
+            except ValueError:
+                raise BackendError(f"{url}: HTTP {resp.status_code} with a body that is not JSON: "
+                                   f"{' '.join(resp.text[:200].split())!r}") from None
         raise TransientBackendError(f"{url}: gave up after {self.max_retries + 1} attempts: {last}")
 
     def _one(self, request: GenerationRequest, n: int, params: SamplingParams) -> list[Sample]:

@@ -114,7 +114,10 @@ class RecordedBackend:
         if path.suffix == ".parquet":
             import pandas as pd
 
-            rows = pd.read_parquet(path).to_dict("records")
+            try:
+                rows = pd.read_parquet(path).to_dict("records")
+            except Exception as e:  # noqa: BLE001 - pyarrow raises many types; name the file
+                raise BackendError(f"recorded backend: {path}: cannot read parquet: {type(e).__name__}: {e}") from None
         elif path.suffix in (".jsonl", ".json"):
             rows = []
             for ln, line in enumerate(path.read_text().splitlines(), 1):

@@ -110,6 +110,9 @@ class VLLMServer:
                 self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.environment(),
                 start_new_session=True,  # own process group: stop() reaches its workers too
             )
+        from zppo_core import lifeline
+
+        lifeline.watch(self.proc.pid, group=True)  # dies with this process, even on SIGKILL
         self.pid = self.proc.pid
         try:
             self.wait_ready()

@@ -68,11 +68,11 @@ def load_student(model_dir: str, cfg: Any, dtype: torch.dtype = torch.float32) -
     from zppo_core.models.processor import is_vlm_dir, load_processor
 
     cls = AutoModelForImageTextToText if is_vlm_dir(model_dir) else AutoModelForCausalLM
+    from zppo_core.engines.hf import from_pretrained_checked
+
     attn = attn_implementation(cfg)
-    model = cls.from_pretrained(
-        model_dir, dtype=dtype, use_safetensors=True, trust_remote_code=cfg.model.trust_remote_code,
-        **({"attn_implementation": attn} if attn else {}),
-    )
+    model = from_pretrained_checked(cls, model_dir, dtype=dtype, trust_remote_code=cfg.model.trust_remote_code,
+                                    **({"attn_implementation": attn} if attn else {}))
     model.config.use_cache = False
     processor = load_processor(model_dir, trust_remote_code=cfg.model.trust_remote_code)
     return model, processor
@@ -159,7 +159,10 @@ def build_teacher_backend(cfg: Any, questions: list[dict[str, Any]], processor: 
                                                 "teacher_response": q["teacher_response"]} for q in questions],
                              tokenizer=tokenizer_of(processor))
     if kind == "openai":
-        return build_backend("openai", m.teacher, base_url=m.teacher_url)
+        from zppo_core.engines.openai_compat import check_server, server_kwargs
+
+        check_server(m.teacher_url, m.server_health_timeout_s, "model.teacher_url")  # before the first step
+        return build_backend("openai", m.teacher, **server_kwargs(m, m.teacher_url))
     if kind == "vllm":
         return build_backend("vllm", m.teacher, dtype=m.dtype, tensor_parallel_size=cfg.rollout.teacher_tp)
     return build_backend("transformers", m.teacher, dtype=m.dtype, min_pixels=m.min_pixels,
@@ -211,6 +214,16 @@ def make_grader(cfg: Any, judge_factory: Any = None):
     return grade
 
 
+def check_judge_server(cfg: Any, questions: list[dict[str, Any]]) -> None:
+    """Before the first step: the judge server answers, when judge rewards will call it."""
+    m = cfg.model
+    if cfg.zppo.judge_rewards and m.judge_backend == "openai" and any(
+            q.get("reward_type") == "judge" for q in questions):
+        from zppo_core.engines.openai_compat import check_server
+
+        check_server(m.judge_url, m.server_health_timeout_s, "model.judge_url")
+
+
 def build_judge_backend(cfg: Any) -> GenerationBackend:
     """The LLM judge of free-form training rewards (the teacher checkpoint on a sidecar pool)."""
     m = cfg.model
@@ -218,7 +231,9 @@ def build_judge_backend(cfg: Any) -> GenerationBackend:
         raise ValueError("model.judge_backend 'recorded' cannot judge free-form answers: serve a judge model "
                          "(openai/vllm/transformers) or set zppo.judge_rewards: false")
     if m.judge_backend == "openai":
-        return build_backend("openai", m.judge, base_url=m.judge_url)
+        from zppo_core.engines.openai_compat import server_kwargs
+
+        return build_backend("openai", m.judge, **server_kwargs(m, m.judge_url))
     if m.judge_backend == "vllm":
         return build_backend("vllm", m.judge, dtype=m.dtype, tensor_parallel_size=cfg.rollout.teacher_tp)
     return build_backend("transformers", m.judge, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
@@ -226,6 +241,8 @@ def build_judge_backend(cfg: Any) -> GenerationBackend:
 
 __all__ = [
     "build_judge_backend",
+    "check_judge_server",
+
     "build_optimizer",
     "build_student_backend",
     "build_teacher_backend",

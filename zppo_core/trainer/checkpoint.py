@@ -20,6 +20,7 @@ full state dicts they gather are collectives under DDP/FSDP.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -36,6 +37,8 @@ from zppo_core.durable import replace_durably
 
 if TYPE_CHECKING:
     from zppo_core.trainer.state import Parts, TrainerState
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
 MODEL_DIR = "model"
@@ -216,11 +219,12 @@ def save_checkpoint(
     optimizer_state: dict[str, Any] | None,
     trainer_state: dict[str, Any],
     keep: int,
+    protect: tuple[Path, ...] = (),
 ) -> Path:
     """Write checkpoint ``step`` atomically and prune to the newest ``keep`` (rank 0 only).
 
     ``save_model(dir)`` writes the HF model folder; ``trainer_state`` must be JSON data and
-    gets ``step`` added. Returns the final folder.
+    gets ``step`` added; ``protect``: see :func:`prune`. Returns the final folder.
     """
     root = checkpoint_root(output_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -241,19 +245,30 @@ def save_checkpoint(
     replace_durably(tmp, final)  # every file and folder fsynced before the rename
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    prune(output_dir, keep)
+    prune(output_dir, keep, protect=(final, *protect))
     return final
 
 
-def prune(output_dir: str | Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` complete checkpoints and any stale temp folders."""
+def prune(output_dir: str | Path, keep: int, protect: tuple[Path, ...] = ()) -> None:
+    """Keep the newest ``keep`` (at least 1) checkpoints that pass :func:`checkpoint_problem`,
+    plus the folders in ``protect`` (the one just written, the checkpoint a running resume
+    started from); delete the
+    other ``step_*`` folders -- older ones and unusable ones, each unusable one with a warning --
+    and any stale temp folders. The newest usable checkpoint is therefore never deleted."""
     root = checkpoint_root(output_dir)
     for pattern in (".tmp-step_*", ".old-step_*"):
         for p in root.glob(pattern):
             if not p.name.endswith(f"-{os.getpid()}"):
                 shutil.rmtree(p, ignore_errors=True)
     ckpts = list_checkpoints(output_dir)
-    for _, p in ckpts[: max(0, len(ckpts) - max(keep, 1))]:
+    problems = {p: checkpoint_problem(p) for _, p in ckpts}
+    good = [p for _, p in ckpts if problems[p] is None]
+    kept = {p.name for p in good[-max(keep, 1):]} | {Path(p).name for p in protect}
+    for _, p in ckpts:
+        if p.name in kept:
+            continue
+        if problems[p] is not None:
+            log.warning("deleting unusable checkpoint %s (%s)", p, problems[p])
         shutil.rmtree(p, ignore_errors=True)
 
 
@@ -326,6 +341,7 @@ def _state_json(parts: Parts, st: TrainerState) -> dict[str, Any]:
         "run_id": st.run_id,
         **identity(parts.cfg),  # method, config_hash, resume_hash, resume_config
         "world_size": parts.dist.world,
+        "data_fingerprint": parts.data_fingerprint,
         "parallel": {"strategy": parts.dist.strategy, "world_size": parts.dist.world},
         "cursor": st.cursor.state_dict(),
         "buffer": st.buffer.state_dict(),
@@ -364,6 +380,7 @@ def save(parts: Parts, st: TrainerState) -> Path | None:
             parts.output_dir, st.step, save_model=lambda d: write_model(parts, d, model_state),
             optimizer_state=opt_state,
             trainer_state=state, keep=parts.cfg.schedule.keep_checkpoints,
+            protect=(parts.resumed_from,) if parts.resumed_from is not None else (),
         )
     parts.dist.barrier()
     return path

@@ -11,6 +11,7 @@ permutation (seed + epoch), which only happens on small generated sets.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ class DataError(ValueError):
 def load_questions(path: str | Path, image_root: str = "") -> list[dict[str, Any]]:
     """Read the curated parquet into a list of question dicts (row order kept).
 
-    ``image`` paths are resolved against ``image_root`` (default: the parquet's folder) and
+    ``image`` paths are relative paths inside ``image_root`` (default: the parquet's folder; an
+    absolute path or one leaving it with ``..`` is an error; symlinks inside are followed) and
     stored as absolute paths in ``image_path`` ("" when the row has no image).
     """
     import pandas as pd  # local: keeps `import zppo_core.trainer` light
@@ -69,6 +71,9 @@ def load_questions(path: str | Path, image_root: str = "") -> list[dict[str, Any
         q["teacher_response"] = tr if isinstance(tr, str) and tr else None
         q["tier"] = int(q["tier"]) if q["tier"] == q["tier"] and q["tier"] is not None else 0
         img = q["image"] if isinstance(q["image"], str) else ""
+        if img and (Path(img).is_absolute() or os.path.normpath(img).split(os.sep)[0] == os.pardir):
+            raise DataError(f"{p}: row {i} (id {q['id']!r}) column 'image': {img!r} is not a path inside the "
+                            f"dataset's image folder {root}")
         q["image"] = img
         q["image_path"] = str((root / img).resolve()) if img else ""
         if img and not Path(q["image_path"]).exists():

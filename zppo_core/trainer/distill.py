@@ -173,9 +173,13 @@ def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout]) -> dic
         jsd_sum += m["jsd"] * m["n_tokens"]
         ent_sum += m["entropy_sum"]
     grad_norm = dist.clip_grad_norm(ctx.model, ctx.grad_clip)
+    loss_sum, jsd_sum, ent_sum = dist.sum([loss_sum, jsd_sum, ent_sum])
+    from zppo_core.trainer.update import check_finite, check_finite_weights
+
+    check_finite(loss_sum / dist.world, float(grad_norm))
     ctx.optimizer.step()
     ctx.optimizer.zero_grad(set_to_none=True)
-    loss_sum, jsd_sum, ent_sum = dist.sum([loss_sum, jsd_sum, ent_sum])
+    check_finite_weights(ctx.model, dist)
     return _metrics(loss_sum / dist.world, grad_norm, jsd_sum / g_tok, g_tok, 1, entropy=ent_sum / g_tok)
 
 

@@ -28,7 +28,7 @@ MAY_CHANGE_ON_RESUME = (
     "schedule.keep_checkpoints", "model.teacher_url", "model.judge_url",
 )
 #: what ``--force-new`` moves aside (the run's outputs; the generated toy data is an input)
-RUN_OUTPUTS = ("checkpoints", "metrics.jsonl", "final_model", ".weight_sync")
+RUN_OUTPUTS = ("checkpoints", "metrics.jsonl", "samples.jsonl", "final_model", ".weight_sync")
 
 
 class ResumeMismatch(RuntimeError):
@@ -74,6 +74,24 @@ def check(state: dict[str, Any], cfg: Any, ckpt: Path) -> None:
     )
 
 
+def data_fingerprint(questions: list[dict[str, Any]]) -> str:
+    """Content hash of the training rows (ids, texts, answers, image files by name): the same
+    data copied elsewhere keeps it, data replaced at the same path changes it."""
+    keys = ("id", "question", "answer", "image", "reward_type", "tier", "teacher_response")
+    return stable_hash([[q.get(k) for k in keys] for q in questions])
+
+
+def check_data(state: dict[str, Any], fingerprint: str, ckpt: Path, train_file: str) -> None:
+    """Raise :class:`ResumeMismatch` when the training rows differ from those ``ckpt`` was trained
+    on (checkpoints without a fingerprint are not checked)."""
+    theirs = state.get("data_fingerprint")
+    if theirs and theirs != fingerprint:
+        raise ResumeMismatch(
+            f"{ckpt} was trained on other data than {train_file} holds now (data fingerprint {theirs}, now "
+            f"{fingerprint}): restore that data, or pass --force-new to start this folder over (its previous "
+            f"results are moved to {ckpt.parent.parent}/superseded-<time>/)")
+
+
 def supersede(output_dir: str | Path) -> Path | None:
     """Move the folder's previous run outputs into ``superseded-<UTC time>/`` (rank 0, under
     the folder lock). Returns that folder, or None when there was nothing to move."""
@@ -92,5 +110,5 @@ def supersede(output_dir: str | Path) -> Path | None:
     return dest
 
 
-__all__ = ["MAY_CHANGE_ON_RESUME", "RUN_OUTPUTS", "ResumeMismatch", "check", "identity", "resume_config",
-           "supersede"]
+__all__ = ["MAY_CHANGE_ON_RESUME", "RUN_OUTPUTS", "ResumeMismatch", "check", "check_data", "data_fingerprint",
+           "identity", "resume_config", "supersede"]

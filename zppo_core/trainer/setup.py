@@ -9,8 +9,10 @@ every checkpoint (``checkpoint.latest_run_id`` reads it back).
 One writer: rank 0 holds the output folder's lock (:mod:`zppo_core.locks`) for the whole run.
 
 Resume: the newest readable checkpoint is picked automatically (a newer unreadable one is
-skipped with a warning naming it), and only when it was made by the same method and
-trajectory-deciding settings (:mod:`zppo_core.trainer.resume`; ``force_new`` starts over). The student (and a vLLM
+skipped with a warning naming it), and only when it was made by the same method,
+trajectory-deciding settings and training rows (:mod:`zppo_core.trainer.resume`; ``force_new``
+starts over). The checkpoint resumed from is kept until the run ends, then pruned like the others;
+``final_model`` is copied from the newest checkpoint that passes ``checkpoint_problem``. The student (and a vLLM
 student engine) is loaded from the checkpoint's model folder; optimizer, data cursor, replay
 buffer and this rank's RNG states are restored, so the resumed run continues at step k+1 with
 neither a repeated nor a skipped step. A run already at its last step returns at once
@@ -34,6 +36,7 @@ from zppo_core.trainer.build import (
     build_optimizer,
     build_student_backend,
     build_teacher_backend,
+    check_judge_server,
     load_student,
     make_grader,
     make_render,
@@ -42,6 +45,7 @@ from zppo_core.durable import replace_durably
 from zppo_core.locks import is_rank_zero, rank_zero_folder_lock
 from zppo_core.trainer import resume
 from zppo_core.trainer.data import DataCursor, DataError, load_questions
+from zppo_core.trainer.samples import SAMPLES_FILE
 from zppo_core.trainer.distill import load_teacher
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.loop import Callback, fit
@@ -174,6 +178,7 @@ class RolloutIOFactory:
     def build(cfg, live_model, processor, model_dir, questions, load_image, rank=0, world=1):
         from zppo_core.trainer.rollout import RolloutIO
 
+        check_judge_server(cfg, questions)
         return RolloutIO(
             student=build_student_backend(cfg, live_model, processor, model_dir, rank, world),
             teacher=build_teacher_backend(cfg, questions, processor),
@@ -233,24 +238,32 @@ def _train(cfg: Any, out: Path, max_steps: int | None, callbacks: Iterable[Callb
         buffer=PromptReplayBuffer(z.buffer_capacity, z.tau, seed=cfg.schedule.seed),
         run_id=run_id,
     )
+    parts.data_fingerprint = resume.data_fingerprint(parts.questions)
     if latest is not None:
+        resume.check_data(ck.read_state(latest), parts.data_fingerprint, latest,
+                          cfg.data.train_path or str(out / TOY_DATA))
         ck.restore(parts, st, latest)
+        parts.resumed_from = latest  # pruning keeps it until the run ends
+    start = st.step
     end = min(cfg.schedule.total_steps, max_steps if max_steps is not None else cfg.schedule.total_steps)
     metrics_path = out / "metrics.jsonl"
     if parts.dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         _truncate_metrics(metrics_path, st.step)
+        _truncate_metrics(out / SAMPLES_FILE, st.step)  # sample rows of steps the resume recomputes
         log.info("training %s steps %d..%d (method %s)%s", cfg.name, st.step + 1, end, z.method,
                  f", resumed from {latest}" if latest else "")
-    resumed_step = st.step  # read before fit: pruning may delete the checkpoint resumed from
     last = fit(parts, st, end, metrics_path, callbacks)
-    if latest is not None and st.step == resumed_step and parts.dist.is_main:
+    if latest is not None and st.step == start and parts.dist.is_main:
         log.info("nothing to do: checkpoint %s is already at step %d (end %d)", latest, st.step, end)
     final = out / "final_model"
-    if st.step > 0:
-        ckpt = ck.find_latest(out)
-        if parts.dist.is_main and ckpt is not None:
+    if st.step > 0 and parts.dist.is_main:
+        ckpt, skipped = ck.find_resumable(out)  # verified: a damaged newer one is never published
+        for path, why in skipped:
+            log.warning("checkpoint %s is unusable (%s); publishing %s instead", path, why, ckpt)
+        if ckpt is not None:
             _publish_final(ckpt / ck.MODEL_DIR, final)
+        ck.prune(out, cfg.schedule.keep_checkpoints)  # the run is over: its start point is no longer in use
     parts.dist.barrier()
     return {
         "parallel": describe(parts.dist.strategy, parts.dist.world),

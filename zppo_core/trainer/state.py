@@ -98,6 +98,10 @@ class Parts:
     tokenizer: Any = None  # the student's tokenizer
     #: rank 0's writer of the bounded ``bcq_debug`` / ``ncq_debug`` audit files (opened by ``fit``)
     audit_log: AuditLog | None = None
+    #: the checkpoint this run resumed from: pruning keeps it until the run ends
+    resumed_from: Path | None = None
+    #: content hash of the training rows (:func:`zppo_core.trainer.resume.data_fingerprint`)
+    data_fingerprint: str = ""
 
 
 def step_seed(cfg: Any, step: int, rank: int) -> int:

@@ -35,9 +35,12 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+import math
+
 import torch
 
 from zppo_core.advantages import compute_advantages
+from zppo_core.errors import UserError
 from zppo_core.loss import policy_loss
 from zppo_core.trainer.batch import Rollout
 from zppo_core.trainer.distributed import Dist
@@ -259,6 +262,30 @@ def accumulate_gradients(
     return totals
 
 
+class NonFiniteError(UserError):
+    """A non-finite loss or gradient norm: the run stops before the optimizer step applies it."""
+
+
+def check_finite(loss: float, grad_norm: float) -> None:
+    """Raise :class:`NonFiniteError` unless the (global) loss and gradient norm are finite. Both
+    are reduced over ranks already, so every rank decides alike."""
+    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+        raise NonFiniteError(
+            f"non-finite training signal (loss {loss}, gradient norm {grad_norm}): the run stops before "
+            f"applying it; lower optim.lr or check the data")
+
+
+def check_finite_weights(model: Any, dist: Any) -> None:
+    """Raise :class:`NonFiniteError` on every rank when any rank's (shard of the) weights holds a
+    non-finite value after an optimizer step (a step size that made them overflow): the run stops
+    before such weights are generated from or checkpointed. One device sync."""
+    flags = [torch.isfinite(p.detach()).all() for p in model.parameters() if p.numel()]
+    bad = int(not bool(torch.stack(flags).all())) if flags else 0
+    if dist.max_int(bad):
+        raise NonFiniteError("non-finite weights after an optimizer step: the run stops before using or "
+                             "saving them; lower optim.lr or check the data")
+
+
 def one_update(
     ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
     filler: Rollout | None, record: ForwardRecord | None = None,
@@ -267,9 +294,11 @@ def one_update(
     ctx.optimizer.zero_grad(set_to_none=True)
     t = accumulate_gradients(ctx, rollouts, old_lp, adv, filler, record)
     grad_norm = ctx.dist.clip_grad_norm(ctx.model, ctx.grad_clip)
+    loss_sum, clip_sum, kl_sum, dual_sum, tok_sum = ctx.dist.sum([t.loss, t.clip, t.kl, t.dual, t.tokens])
+    check_finite(loss_sum / ctx.dist.world, float(grad_norm))
     ctx.optimizer.step()
     ctx.optimizer.zero_grad(set_to_none=True)
-    loss_sum, clip_sum, kl_sum, dual_sum, tok_sum = ctx.dist.sum([t.loss, t.clip, t.kl, t.dual, t.tokens])
+    check_finite_weights(ctx.model, ctx.dist)
     return UpdateStats(
         # each rank's micro losses sum to (its tokens' loss sum) * world / N: the mean over
         # ranks is the mini-batch loss
