@@ -12,6 +12,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import tasks.results  # noqa: F401 - registers the stages' result storage block class in every process
 from tasks.tracking import Tracker
 
 _TRACKERS: dict[tuple[str, str], Tracker] = {}

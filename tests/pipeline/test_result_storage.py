@@ -53,3 +53,19 @@ def test_a_json_record_with_its_own_object_decoder_is_read_without_it(tmp_path):
     assert out["metadata"]["serializer"]["type"] == "json"
     with pytest.raises(StoredResultRejected, match="f: not a JSON result record"):
         json_only_record("f", b"\x80\x04not json")
+
+
+def test_every_stage_module_registers_the_storage_block_class():
+    """A process-pool worker imports only the task's module: it must still find the block class
+    by its slug (else every cached evaluation fails with UnknownBlockType)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for module in ("tasks.evaluate", "tasks.train", "tasks.curate", "tasks.report"):
+        code = (f"import {module}; from prefect.blocks.core import Block; "
+                "print(Block.get_block_class_from_key('zppo-json-result-storage').__name__)")
+        out = subprocess.run([sys.executable, "-c", code], cwd=str(root), capture_output=True, text=True,
+                             env={**__import__("os").environ, "PYTHONPATH": str(root)})
+        assert out.stdout.strip() == "JsonResultStorage", (module, out.stderr[-2000:])
