@@ -501,14 +501,10 @@ class ClusterConfig:
     setup: str = ""
     #: interpreter on the nodes ("" = the worker's own, which must be on the shared filesystem)
     python: str = ""
-    #: Slurm jobs of the sweep in the queue at once (trainings of different student/method/seed)
-    max_jobs_in_flight: int = 8
     #: seconds between job-state polls (squeue / scontrol; sacct or the job-completion log after)
     poll_interval_s: float = 10.0
     #: automatic resubmissions of a job that ended by time limit, node failure or preemption
     max_resubmits: int = 3
-    #: GPUs of one evaluation job (one node; one pinned worker per GPU); 0 = one CPU worker
-    eval_gpus_per_job: int = 8
 
 
 @dataclass
@@ -681,9 +677,8 @@ def _validate_cluster(cfg: Config) -> None:
     if c.gpus_per_node and c.serve_gpus_per_node >= c.gpus_per_node:
         raise ConfigError(f"cluster.serve_gpus_per_node={c.serve_gpus_per_node} leaves none of the "
                           f"{c.gpus_per_node} GPUs per node to training")
-    if c.max_jobs_in_flight < 1 or c.max_resubmits < 0 or c.poll_interval_s <= 0 or c.eval_gpus_per_job < 0:
-        raise ConfigError("cluster.max_jobs_in_flight >= 1, max_resubmits >= 0, poll_interval_s > 0, "
-                          "eval_gpus_per_job >= 0")
+    if c.max_resubmits < 0 or c.poll_interval_s <= 0:
+        raise ConfigError("cluster.max_resubmits must be >= 0 and poll_interval_s > 0")
     if c.executor == "slurm" and c.nodes > 1 and cfg.pipeline.launcher != "accelerate":
         raise ConfigError(f"cluster.nodes={c.nodes} needs pipeline.launcher: accelerate (the python "
                           "launcher runs one process)")
