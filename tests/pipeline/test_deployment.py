@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from pipeline_helpers import REPO, TEST_OVERRIDES, VENV_BIN, base_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.xdist_group("servers")]
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 POOL = "zppo-pool"  # the pool named in prefect.yaml
 WATCH_S = 900

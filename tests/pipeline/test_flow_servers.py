@@ -16,7 +16,7 @@ import pytest
 
 from pipeline_helpers import REPO, base_env, prefect_task_runs, run_pipeline
 
-pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.xdist_group("servers")]
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 ARTIFACTS = REPO / "runs" / "test-artifacts"
 METHODS = ("grpo", "zppo")

@@ -16,8 +16,6 @@ from zppo_core.config import Config, load_config, replace
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PY = REPO / ".venv-vllm" / "bin" / "python"
-#: the vLLM tests of this file share an xdist worker with the other vLLM files (memory)
-pytestmark = pytest.mark.xdist_group("vllm")
 
 
 def test_plan_servers_shares_one_url_and_reserves_gpus():
