@@ -42,18 +42,18 @@ def _env(tmp: Path, cluster) -> dict[str, str]:
     return env
 
 
-def _cmd(out: Path) -> list[str]:
-    sets = [f"--set={k}={json.dumps(v)}" for k, v in OVERRIDES.items()]
+def _cmd(out: Path, **extra) -> list[str]:
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in {**OVERRIDES, **extra}.items()]
     return [sys.executable, "-m", "zppo_core.cli", "pipeline", "--profile", "slurm-local", "--output", str(out), *sets]
 
 
-def _run(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(out), env=env, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+def _run(out: Path, env: dict[str, str], **extra) -> subprocess.CompletedProcess:
+    return subprocess.run(_cmd(out, **extra), env=env, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
-def _start(out: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+def _start(out: Path, env: dict[str, str], log: Path, **extra) -> subprocess.Popen:
     fh = open(log, "w")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen(_cmd(out), env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(_cmd(out, **extra), env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _record(out: Path) -> dict:
@@ -129,7 +129,10 @@ def test_retry_while_the_job_runs_attaches_to_it(tmp_path, slurm_cluster):
     env = _env(tmp_path, slurm_cluster)
     before = set(_jobcomp_ids(slurm_cluster))
     t0 = time.monotonic()
-    first = _start(out, env, tmp_path / "first.log")
+    # long enough that the job still runs when the re-run reaches its training stage (3 steps
+    # finished first under a loaded suite: then there is nothing left to attach to)
+    longer = {"schedule.total_steps": 16, "schedule.checkpoint_every": 8}
+    first = _start(out, env, tmp_path / "first.log", **longer)
     try:
         _wait_for("the training job to run", lambda: _record(out) and _job_state(_record(out)["job_id"], env) == "RUNNING")
     finally:
@@ -137,7 +140,7 @@ def test_retry_while_the_job_runs_attaches_to_it(tmp_path, slurm_cluster):
         first.wait()
     job_id = _record(out)["job_id"]
     assert _job_state(job_id, env) in ("RUNNING", "COMPLETING", "COMPLETED")
-    again = _run(out, env)
+    again = _run(out, env, **longer)
     log = again.stdout + again.stderr
     assert again.returncode == 0, log[-4000:]
     assert f"attached to slurm job {job_id}" in log
