@@ -47,7 +47,9 @@ def _judge_from(judge: Any, eval_cfg: EvalConfig, model_cfg: ModelConfig) -> Jud
         return Judge(judge, params, eval_cfg.judge_prompt_dir)
     if not eval_cfg.use_judge:
         return None
-    return Judge(_judge_backend(model_cfg), params, eval_cfg.judge_prompt_dir)
+    # built on the first row that needs it: a merge pass whose items the workers judged (on a
+    # cluster, next to a judge served in their own job) never reaches for it
+    return Judge(LazyBackend(lambda: _judge_backend(model_cfg), fingerprint=""), params, eval_cfg.judge_prompt_dir)
 
 
 def _student(model: Any, backend: GenerationBackend | None, model_cfg: ModelConfig, eval_cfg: EvalConfig,

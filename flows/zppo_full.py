@@ -1,6 +1,8 @@
-"""The ``zppo-full`` flow: curate -> for each student x method x seed: train -> evaluate each
-benchmark (parallel, bounded) -> report. The untrained student of each size is evaluated too
-(the "Base" row).
+"""The ``zppo-full`` flow: curate -> for each student x method x seed (a *lane*): train ->
+evaluate each benchmark (parallel, bounded) -> report. The untrained student of each size is
+evaluated too (the "Base" lane). Under ``cluster.executor: slurm`` the lanes run concurrently,
+``cluster.max_jobs_in_flight`` at once (:func:`run_lanes`), each submitting its own training and
+evaluation jobs; ``local`` runs them one after another on this host.
 
 Stages are the Prefect tasks of :mod:`tasks` (persisted results, cache keys from resolved config
 + input data hash + code version), so re-running a failed pipeline with the same parameters
@@ -11,10 +13,14 @@ per benchmark evaluation.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.states import Failed
@@ -35,6 +41,7 @@ from zppo_core.preflight import PreflightError
 from zppo_core.redact import SECRETS_ENV, install_log_redaction, masked_values, redact, secrets_from_env, unmask
 
 BASE = "base"
+T = TypeVar("T")
 
 
 def _sweep(cfg: Config, students: list[str] | None, methods: list[str] | None,
@@ -233,35 +240,21 @@ def _stage_opts(cfg: Config, storage: str) -> dict[str, Any]:
 
 
 def _run_stages(cfg: Config, out: Path, sweep: dict[str, Any], ctx: TrackCtx, storage: str) -> dict[str, Any]:
-    from zppo_core.models import resolve
-
     opts = _stage_opts(cfg, storage)
     track = ctx.to_dict()
     cur = curate.with_options(**opts, task_run_name="curate")(cfg.to_dict(), str(out / "curation"), track)
+    lanes = _lanes(cfg, out, sweep, cur)
+    done = run_lanes([lambda lane=lane: _run_lane(lane, ctx, storage, opts) for lane in lanes],
+                     cfg.cluster.max_jobs_in_flight if cfg.cluster.executor == "slurm" else 1)
     evals: dict[str, dict[str, dict[str, Any]]] = {}
     trainings: dict[str, dict[str, Any]] = {}
     base_runs: list[str] = []
-    for student in sweep["students"]:
-        evals[student] = {}
-        scfg = replace(cfg, **{"model.student": student})
-        if cfg.pipeline.evaluate_base:
-            evals[student][BASE] = {"-": _evaluate(scfg, resolve(student), out / "eval" / slug(student) / BASE,
-                                                   sweep["benchmarks"], ctx, labels(student, BASE, None), storage)}
-            base_runs.append(evals[student][BASE]["-"].pop("_run_id"))
-        for method in sweep["methods"]:
-            evals[student][method] = {}
-            for seed in sweep["seeds"]:
-                tdir = out / "train" / slug(student) / method / f"seed{seed}"
-                rcfg = replace(scfg, **{"zppo.method": method, "schedule.seed": seed, "output_dir": str(tdir),
-                                        "data.train_path": cur["parquet"],
-                                        "data.image_root": str(Path(cur["parquet"]).parent)})
-                lab = labels(student, method, seed)
-                tr = train.with_options(**opts, task_run_name=f"train[{stage_tag(lab)}]")(
-                    rcfg.to_dict(), str(tdir), cur["content_hash"], track, lab)
-                trainings[f"{slug(student)}/{method}/seed{seed}"] = tr
-                edir = out / "eval" / slug(student) / method / f"seed{seed}"
-                evals[student][method][str(seed)] = _evaluate(rcfg, tr["final_model"], edir, sweep["benchmarks"],
-                                                              ctx, lab, storage, run_id=tr["run_id"])
+    for lane, (training, ev) in zip(lanes, done):
+        evals.setdefault(lane.student, {}).setdefault(lane.method, {})[lane.seed_key] = ev
+        if training is None:
+            base_runs.append(ev.pop("_run_id"))
+        else:
+            trainings[lane.key] = training
     paper = {"pairs": list(cfg.pipeline.report_pairs), "resamples": cfg.pipeline.bootstrap_resamples,
              "seed": cfg.pipeline.bootstrap_seed}
     rep = report.with_options(result_storage=storage, task_run_name="report")(evals, trainings, str(out / "report"),
@@ -272,6 +265,76 @@ def _run_stages(cfg: Config, out: Path, sweep: dict[str, Any], ctx: TrackCtx, st
                    "parent_run_id": ctx.parent_run_id, "tracking_uri": ctx.tracking_uri,
                    "experiment": ctx.experiment, "flow_run_id": ctx.tags.get("prefect_flow_run_id", ""),
                    "compare_url": compare_url(ui_base(ctx.tracking_uri), tracker.experiment_id, run_ids)})
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One row of the sweep: a (student, method, seed) to train then evaluate, or a student's
+    Base evaluation (``method == BASE``, ``seed is None``, no ``train_dir``: nothing to train)."""
+
+    student: str
+    method: str
+    seed: int | None
+    cfg: Config
+    eval_dir: Path
+    benchmarks: tuple[str, ...]
+    train_dir: Path | None = None
+    data_hash: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{slug(self.student)}/{self.method}/seed{self.seed}"
+
+    @property
+    def seed_key(self) -> str:
+        return "-" if self.seed is None else str(self.seed)
+
+
+def _lanes(cfg: Config, out: Path, sweep: dict[str, Any], cur: dict[str, Any]) -> list[Lane]:
+    """The sweep's rows in report order: per student its Base row, then method x seed."""
+    lanes, bench = [], tuple(sweep["benchmarks"])
+    data = {"data.train_path": cur["parquet"], "data.image_root": str(Path(cur["parquet"]).parent)}
+    for student in sweep["students"]:
+        scfg = replace(cfg, **{"model.student": student})
+        if cfg.pipeline.evaluate_base:
+            lanes.append(Lane(student, BASE, None, scfg, out / "eval" / slug(student) / BASE, bench))
+        for method in sweep["methods"]:
+            for seed in sweep["seeds"]:
+                tdir = out / "train" / slug(student) / method / f"seed{seed}"
+                rcfg = replace(scfg, **{"zppo.method": method, "schedule.seed": seed, "output_dir": str(tdir), **data})
+                lanes.append(Lane(student, method, seed, rcfg, out / "eval" / slug(student) / method / f"seed{seed}",
+                                  bench, tdir, cur["content_hash"]))
+    return lanes
+
+
+def _run_lane(lane: Lane, ctx: TrackCtx, storage: str, opts: dict[str, Any]) -> tuple[dict[str, Any] | None, dict]:
+    """Train (unless Base) then evaluate one lane: ``(training result or None, evaluation)``."""
+    from zppo_core.models import resolve
+
+    bench = list(lane.benchmarks)
+    if lane.train_dir is None:
+        return None, _evaluate(lane.cfg, resolve(lane.student), lane.eval_dir, bench, ctx,
+                               labels(lane.student, BASE, None), storage)
+    lab = labels(lane.student, lane.method, lane.seed)
+    tr = train.with_options(**opts, task_run_name=f"train[{stage_tag(lab)}]")(
+        lane.cfg.to_dict(), str(lane.train_dir), lane.data_hash, ctx.to_dict(), lab)
+    return tr, _evaluate(lane.cfg, tr["final_model"], lane.eval_dir, bench, ctx, lab, storage, run_id=tr["run_id"])
+
+
+def run_lanes(work: list[Callable[[], T]], in_flight: int) -> list[T]:
+    """Run ``work`` with at most ``in_flight`` at once, results in ``work``'s order; each in a copy
+    of this thread's context (the Prefect flow run's, so its tasks and nested flows belong to it).
+    ``in_flight == 1``: one after another in this thread. The first failure is raised after every
+    started item has finished (a failed lane does not cancel the others' Slurm jobs)."""
+    if in_flight <= 1 or len(work) <= 1:
+        return [w() for w in work]
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="zppo-lane") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, w) for w in work]
+        wait(futures)
+    bad = next((f.exception() for f in futures if f.exception() is not None), None)
+    if bad is not None:
+        raise bad
+    return [f.result() for f in futures]
 
 
 def _evaluate(cfg: Config, model: str, out: Path, benchmarks: list[str], ctx: TrackCtx, lab: dict[str, str],
@@ -290,4 +353,4 @@ def _evaluate(cfg: Config, model: str, out: Path, benchmarks: list[str], ctx: Tr
     return {**res, "_run_id": run_id} if base else res
 
 
-__all__ = ["BASE", "resolve_config", "zppo_full"]
+__all__ = ["BASE", "Lane", "resolve_config", "run_lanes", "zppo_full"]

@@ -26,6 +26,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,16 +114,15 @@ def first_node(nodelist: str) -> str:
     return names[0]
 
 
-def _start_server(spec: NodeSpec, split: NodeSplit, addr: str, log_dir: Path, node: str):
+def _start_server(served: ServedModel, port: int, split: NodeSplit, addr: str, log_dir: Path, node: str):
     from zppo_core.engines.vllm_server import VLLMServer, VLLMServerConfig
     from zppo_core.models import resolve
 
-    s = spec.served
-    assert s is not None
+    s = served
     on_gpu = bool(split.serve)
     env = {"CUDA_VISIBLE_DEVICES": split.serve_mask} if on_gpu else {}
     cfg = VLLMServerConfig(model=resolve(s.model), python=s.python or sys.executable, host=addr,
-                           port=spec.server_port, dtype="bfloat16" if on_gpu else s.dtype,
+                           port=port, dtype="bfloat16" if on_gpu else s.dtype,
                            max_model_len=s.max_model_len, served_model_name=s.model, enforce_eager=not on_gpu,
                            tensor_parallel_size=max(1, len(split.serve)), env=env,
                            startup_timeout_s=s.startup_timeout_s)
@@ -131,6 +132,27 @@ def _start_server(spec: NodeSpec, split: NodeSplit, addr: str, log_dir: Path, no
           f"(pid {server.pid})", flush=True)
     (log_dir / f"server-{node}.pid").write_text(f"{server.pid}\n")
     return server
+
+
+@contextmanager
+def allocation_server(served: ServedModel | None, serves: bool, url_host: str, port: int, split: NodeSplit,
+                      addr: str, log_dir: Path, node: str) -> Iterator[str]:
+    """The served model's URL for this node's processes (``""`` when the job serves none): started
+    here (bound to ``addr``) when ``serves``, else waited for at ``url_host``; stopped by PID when
+    the block ends, fails, or the job is cancelled (SIGTERM -> SystemExit)."""
+    if served is None:
+        yield ""
+        return
+    url = f"http://{url_host}:{port}/v1"
+    server = _start_server(served, port, split, addr, log_dir, node) if serves else None
+    try:
+        if server is None:
+            _wait_url(url, served.startup_timeout_s)
+        yield url
+    finally:
+        if server is not None:
+            server.stop()
+            print(f"zppo-node {node}: stopped vllm serve (pid {server.pid})", flush=True)
 
 
 def _wait_url(url: str, timeout_s: float) -> None:
@@ -155,27 +177,16 @@ def run_node(spec: NodeSpec, env: dict[str, str]) -> int:
     split = split_node(visible_devices(env, spec.gpus_per_node), spec.serve_gpus if spec.served else 0)
     print(f"zppo-node {node}: rank {node_rank}/{spec.nodes}, rendezvous {master}:{spec.rdzv_port}, "
           f"train GPUs {split.train_mask or '-'}", flush=True)
-    server = None
     log_dir = Path(spec.output) / "servers"
     log_dir.mkdir(parents=True, exist_ok=True)
-    served_url = ""
-    try:
-        if spec.served is not None:
-            host = addr if spec.serve_on == "every" else master
-            served_url = f"http://{host}:{spec.server_port}/v1"
-            if serves_here(spec, node_rank):
-                server = _start_server(spec, split, addr, log_dir, node)
-            else:
-                _wait_url(served_url, spec.served.startup_timeout_s)
+    host = addr if spec.serve_on == "every" else master
+    with allocation_server(spec.served, serves_here(spec, node_rank), host, spec.server_port, split, addr,
+                           log_dir, node) as served_url:
         child_env = dict(env)
         if split.train:
             child_env["CUDA_VISIBLE_DEVICES"] = split.train_mask
         proc = subprocess.Popen(launcher_command(spec, node_rank, master, served_url), env=child_env)
         return proc.wait()
-    finally:
-        if server is not None:
-            server.stop()
-            print(f"zppo-node {node}: stopped vllm serve (pid {server.pid})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,12 +28,12 @@ def job_name(kind: str, tag: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"zppo-{kind}-{tag}")[:120]
 
 
-def served_model(conf: Any) -> ServedModel | None:
-    """The model the job serves itself: the roles the run needs over HTTP whose URL is a loopback
+def served_model(conf: Any, stage: str = "train") -> ServedModel | None:
+    """The model the job serves itself: the roles ``stage`` needs over HTTP whose URL is a loopback
     address (a URL naming another host is a server of its own, used as is). One model per job."""
     from tasks.servers import needed_roles
 
-    roles = [r for r in needed_roles(conf) if urlparse(getattr(conf.model, f"{r}_url")).hostname in LOOPBACK]
+    roles = [r for r in needed_roles(conf, stage) if urlparse(getattr(conf.model, f"{r}_url")).hostname in LOOPBACK]
     if not roles:
         return None
     models = {getattr(conf.model, r) for r in roles}
@@ -53,11 +53,12 @@ def node_spec(conf: Any, cfg_path: Path, out: Path, run_id: str, accelerate_conf
 
 
 def batch_job(conf: Any, name: str, node_command: list[str], nodes: int, gpus_per_node: int,
-              env: dict[str, str] | None = None) -> BatchJob:
-    """The job's resources from ``cluster``: partition, account, qos, time, extra lines, set-up."""
+              env: dict[str, str] | None = None, time_limit: str = "") -> BatchJob:
+    """The job's resources from ``cluster``: partition, account, qos, time (``time_limit`` or the
+    training jobs' ``cluster.time_limit``), extra lines, set-up."""
     c = conf.cluster
     return BatchJob(name=name, nodes=nodes, node_command=tuple(node_command), gpus_per_node=gpus_per_node,
-                    partition=c.partition, account=c.account, qos=c.qos, time_limit=c.time_limit,
+                    partition=c.partition, account=c.account, qos=c.qos, time_limit=time_limit or c.time_limit,
                     extra_lines=tuple(c.sbatch_lines), setup=c.setup, env=dict(env or {"PYTHONUNBUFFERED": "1"}))
 
 

@@ -222,3 +222,79 @@ def test_doctor_checks_the_cluster_before_anything_is_submitted(tmp_path):
     wrong = ClusterProbe(which=lambda t: t, run=run, health=lambda url: True)
     assert cluster_checks(replace(conf, **{"cluster.partition": "a100"}), tmp_path, wrong)[0] == (
         "slurm", False, "cluster.partition='a100' not among the partitions ['debug', 'gpu']")
+
+
+def test_eval_jobs_cover_every_item_once_each_worker_pinned():
+    from tasks.slurm_eval import global_shards
+
+    two_jobs = [global_shards(j, 2, ("4", "5"), 1) for j in (0, 1)]
+    assert [[(w.shard, w.shards, w.device) for w in ws] for ws in two_jobs] == \
+        [[(0, 4, "4"), (1, 4, "5")], [(2, 4, "4"), (3, 4, "5")]]
+    shared = global_shards(0, 1, ("0", "1"), 2)  # two engines per GPU, GPU-major
+    assert [(w.shard, w.device) for w in shared] == [(0, "0"), (1, "1"), (2, "0"), (3, "1")]
+    cpu = [global_shards(j, 3, (), 1) for j in range(3)]  # CPU nodes: one unpinned worker per job
+    assert [(w.shard, w.shards, w.device) for ws in cpu for w in ws] == [(0, 3, ""), (1, 3, ""), (2, 3, "")]
+    with pytest.raises(ValueError, match="job 2 of 2"):
+        global_shards(2, 2, (), 1)
+
+
+def test_eval_job_serves_its_own_judge_and_hands_workers_its_url(tmp_path):
+    from tasks.slurm_eval import EvalNodeSpec, WorkerLaunch, eval_specs, worker_command
+
+    paper = load_config(ROOT / "configs" / "paper.yaml", {
+        "cluster.executor": "slurm", "cluster.eval_jobs": 2, "model.judge_backend": "openai",
+        "model.judge_url": "http://127.0.0.1:8000/v1", "eval.use_judge": True})
+    specs = eval_specs(paper, tmp_path / "c.yaml", "/m", ["AI2D", "MMMU"], tmp_path)
+    assert [(s.job_index, s.jobs, s.gpus_per_node, s.serve_gpus) for s in specs] == [(0, 2, 8, 2), (1, 2, 8, 2)]
+    assert specs[0].served is not None and specs[0].served.roles == ("judge",)
+    cmd = worker_command(specs[1], WorkerLaunch(7, 12, "5"), "http://10.0.0.9:8000/v1")
+    assert cmd[1:] == ["-m", "eval.worker", "--config", str((tmp_path / "c.yaml").resolve()), "--model", "/m",
+                       "--benchmarks", "AI2D,MMMU", "--out", str(tmp_path.resolve()), "--shard", "7/12",
+                       "--gpu-share", "1", "--set", "model.judge_url=http://10.0.0.9:8000/v1"]
+    specs[1].save(tmp_path / "e.json")
+    assert EvalNodeSpec.load(tmp_path / "e.json") == specs[1]
+    no_judge = eval_specs(replace(paper, **{"eval.use_judge": False}), tmp_path / "c.yaml", "/m", ["AI2D"], tmp_path)
+    assert no_judge[0].served is None and "--set" not in worker_command(no_judge[0], WorkerLaunch(0, 2, ""), "")
+
+
+def test_sweep_lanes_run_concurrently_bounded_and_in_order():
+    import contextvars
+    import threading
+    import time as _time
+
+    from flows.zppo_full import run_lanes
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    var.set("flow-run")
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+
+    def lane(i: int):
+        def go() -> tuple[int, str]:
+            with lock:
+                state["now"] += 1
+                state["peak"] = max(state["peak"], state["now"])
+            _time.sleep(0.2)
+            with lock:
+                state["now"] -= 1
+            return i, var.get()
+        return go
+
+    assert run_lanes([lane(i) for i in range(5)], 2) == [(i, "flow-run") for i in range(5)]
+    assert state["peak"] == 2  # two at once, never three
+    state["peak"] = 0
+    assert run_lanes([lane(i) for i in range(3)], 1) == [(0, "flow-run"), (1, "flow-run"), (2, "flow-run")]
+    assert state["peak"] == 1
+
+    finished = []
+
+    def boom() -> None:
+        raise RuntimeError("lane 0 failed")
+
+    def slow() -> int:
+        _time.sleep(0.3)
+        finished.append(1)
+        return 1
+
+    with pytest.raises(RuntimeError, match="lane 0 failed"):
+        run_lanes([boom, slow], 2)
+    assert finished == [1]  # the other lane ran to its end first

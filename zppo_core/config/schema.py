@@ -472,7 +472,8 @@ SERVE_ON = ("first", "every")
 @dataclass
 class ClusterConfig:
     """Where stages run: ``local`` (subprocesses of the Prefect worker's host) or ``slurm`` (one
-    batch job per training run, per evaluation). Defaults: the paper's layout, 8 nodes x 8 GPUs of
+    batch job per training run, ``eval_jobs`` one-node jobs per model evaluation; runs of the
+    sweep in parallel, ``max_jobs_in_flight`` at once). Defaults: the paper's layout, 8 nodes x 8 GPUs of
     which 6 train and 2 serve the 27B teacher/judge on every node (docs/cluster.md)."""
 
     #: "local": today's behaviour, stages are subprocesses of the worker's host; "slurm": sbatch jobs
@@ -505,6 +506,16 @@ class ClusterConfig:
     poll_interval_s: float = 10.0
     #: automatic resubmissions of a job that ended by time limit, node failure or preemption
     max_resubmits: int = 3
+    #: (student, method, seed) runs -- and Base evaluations -- whose jobs may be in the cluster at
+    #: once; each holds one job at a time (its training, then its evaluation), ``eval_jobs`` while
+    #: it evaluates. ``local`` runs them one after another
+    max_jobs_in_flight: int = 16
+    #: one-node Slurm jobs per model evaluation; each runs one pinned ``eval.worker`` per GPU slot
+    #: (``gpus_per_node`` x ``pipeline.eval_workers_per_gpu``, the serving GPUs excluded when the
+    #: judge is served in the job) on its share of every benchmark's items
+    eval_jobs: int = 1
+    #: ``#SBATCH --time`` of an evaluation job
+    eval_time_limit: str = "12:00:00"
 
 
 @dataclass
@@ -679,6 +690,8 @@ def _validate_cluster(cfg: Config) -> None:
                           f"{c.gpus_per_node} GPUs per node to training")
     if c.max_resubmits < 0 or c.poll_interval_s <= 0:
         raise ConfigError("cluster.max_resubmits must be >= 0 and poll_interval_s > 0")
+    if c.max_jobs_in_flight < 1 or c.eval_jobs < 1:
+        raise ConfigError("cluster.max_jobs_in_flight and cluster.eval_jobs must be >= 1")
     if c.executor == "slurm" and c.nodes > 1 and cfg.pipeline.launcher != "accelerate":
         raise ConfigError(f"cluster.nodes={c.nodes} needs pipeline.launcher: accelerate (the python "
                           "launcher runs one process)")
