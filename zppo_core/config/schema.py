@@ -463,7 +463,7 @@ class PipelineConfig:
     preflight: bool = True
 
 
-#: where the pipeline's training and evaluation stages run (:mod:`tasks.executors`)
+#: where the pipeline's training and evaluation stages run (:mod:`tasks.slurm` for slurm)
 EXECUTORS = ("local", "slurm")
 #: which nodes of a training job serve the teacher/judge: the first one, or each node its own copy
 SERVE_ON = ("first", "every")
