@@ -18,6 +18,7 @@ records both match (another model's or config's answers in the folder are moved 
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 from typing import Any, Callable
@@ -302,6 +303,20 @@ def evaluate(
               "sources": loaded.sources, "fingerprints": loaded.fingerprints, **loaded.accounting(), **stamp}
     rec_io.write_result(bench_dir / rec_io.RESULT, result)
     return result
+
+
+def finished(model: Any, benchmark: str, out_dir: str | Path, *, eval_cfg: EvalConfig, model_cfg: ModelConfig) -> bool:
+    """Whether ``<out_dir>/<benchmark>/result.json`` is the result of this model under this
+    evaluation config (same stamp as its records): a re-run then has nothing to generate."""
+    path = Path(out_dir) / registry.get(benchmark).abbr / rec_io.RESULT
+    if not path.exists():
+        return False
+    try:
+        res = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return (res.get("model_fingerprint"), res.get("eval_config_hash")) == (
+        model_fingerprint(model, None), eval_config_hash(eval_cfg, model_cfg))
 
 
 def _request(it: EvalItem, model_cfg: ModelConfig, eval_cfg: EvalConfig) -> Any:

@@ -273,11 +273,16 @@ def run_slurm_workers(model: str, benchmarks: list[str], out_dir: str, conf: Any
     from tasks.launch import child_env
     from tasks.slurm_eval import run_eval_jobs
     from zppo_core.config import dump_config
+    from eval.runner import finished
     from zppo_core.console import is_verbose
 
-    if not benchmarks:
-        return []
     log = stage_logger()
+    todo = [b for b in benchmarks if not finished(model, b, out_dir, eval_cfg=conf.eval, model_cfg=conf.model)]
+    if len(todo) < len(benchmarks):  # a re-run: no job for what is already scored
+        log.info("eval[%s]: %d benchmark(s) already evaluated, no job for them", tag, len(benchmarks) - len(todo))
+    if not todo:
+        return []
+    benchmarks = todo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "eval_config.yaml"

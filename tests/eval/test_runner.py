@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,8 @@ from eval.cli import run as cli_run, add_arguments
 from eval.report import family_table
 from eval.runner import evaluate
 from zppo_core.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CFG = Config()
 AIME_ROWS = [{"question": f"Q{i}?", "answer": str(i)} for i in range(6)]
@@ -146,3 +149,26 @@ def test_rejected_rows_in_result_and_all_rejected_is_a_skip(tmp_path) -> None:
                    backend=ScriptedBackend("x"), data_files=bad)
     assert res["accuracy"] is None and res["skipped"].startswith("every row was rejected (1)")
     assert "missing field 'question'" in res["skipped"]
+
+
+def test_finished_means_this_models_result_under_this_config(tmp_path):
+    """A re-run on a cluster submits no evaluation job for a benchmark already scored with the
+    same model and evaluation config (result.json's stamp), and one for anything else."""
+    from eval.runner import eval_config_hash, finished, model_fingerprint
+    from zppo_core.config import load_config, replace
+
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    kw = {"eval_cfg": cfg.eval, "model_cfg": cfg.model}
+    assert not finished(str(model), "OfflineLLM", tmp_path / "ev", **kw)
+    (tmp_path / "ev" / "OfflineLLM").mkdir(parents=True)
+    stamp = {"model_fingerprint": model_fingerprint(str(model), None),
+             "eval_config_hash": eval_config_hash(cfg.eval, cfg.model)}
+    (tmp_path / "ev" / "OfflineLLM" / "result.json").write_text(json.dumps({"accuracy": 50.0, **stamp}))
+    assert finished(str(model), "OfflineLLM", tmp_path / "ev", **kw)
+    other = replace(cfg, **{"eval.sampling.max_new_tokens": 7})
+    assert not finished(str(model), "OfflineLLM", tmp_path / "ev", eval_cfg=other.eval, model_cfg=other.model)
+    (model / "config.json").write_text('{"changed": 1}')  # other weights: not this model's result
+    assert not finished(str(model), "OfflineLLM", tmp_path / "ev", **kw)
