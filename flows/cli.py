@@ -100,18 +100,30 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with folder_lock(out, "zppo pipeline"):
-            return _run_locked(args, overrides, out, cfg.pipeline.summary_columns)
+            return _run_locked(args, overrides, out, cfg.pipeline.summary_columns,
+                               interrupt_kept(out, cfg.cluster.executor))
     except FolderBusy as e:
         print(f"zppo pipeline: {e}", file=sys.stderr)
         return 3
 
 
-def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, summary_by: str = "family") -> int:
+def interrupt_kept(out: Path, executor: str) -> str:
+    """What an interrupted pipeline leaves, for the one line it prints."""
+    kept = f"completed stages are cached and the last checkpoints kept in {out}"
+    return kept + (" (its Slurm jobs keep running: the re-run attaches to them)" if executor == "slurm" else "")
+
+
+def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, summary_by: str = "family",
+                kept: str = "") -> int:
     from zppo_core.errors import format_error, is_expected
     from zppo_core.redact import SECRETS_ENV, install_log_redaction, masked_values, redact
 
     prepare_environment(out)
     install_log_redaction()
+    from zppo_core.interrupt import exit_on_interrupt
+
+    # Ctrl-C / SIGTERM: children stopped, one line, exit 130 in seconds (not the engine's shutdown)
+    exit_on_interrupt("pipeline", kept)
     from flows.zppo_full import zppo_full
 
     # flow parameters are stored in the Prefect database: credentials travel by environment

@@ -80,19 +80,21 @@ def main(argv: list[str] | None = None) -> int:
             if not any("--verbose" in a.option_strings for a in p._actions):
                 p.add_argument("-v", "--verbose", action="store_true",
                                help="show third-party progress bars and warnings")
-            p.set_defaults(_run=mod.run)
+            p.set_defaults(_run=mod.run, _kept=getattr(mod, "INTERRUPT_KEPT", "what finished is kept"))
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
     from zppo_core import console
+    from zppo_core.interrupt import EXIT_INTERRUPTED, interrupt_line, terminate_as_interrupt
 
     console.configure(verbose=bool(getattr(args, "verbose", False)) or None)
+    terminate_as_interrupt()  # SIGTERM cleans up like Ctrl-C (`zppo pipeline` installs its own)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
-        print(format_error(args.command, "interrupted"), file=sys.stderr)
-        return 130
+        print(interrupt_line(args.command, getattr(args, "_kept", "what finished is kept")), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - expected errors become one line, the rest keep their trace
         if not is_expected(e):
             raise

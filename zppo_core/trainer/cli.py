@@ -22,6 +22,10 @@ from zppo_core.redact import SECRETS_ENV
 
 
 
+#: what an interrupted ``zppo train`` leaves (the line :mod:`zppo_core.cli` prints on Ctrl-C)
+INTERRUPT_KEPT = "the checkpoints saved so far are kept in the output folder"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="YAML config (e.g. configs/tiny.yaml)")
     from zppo_core.config import METHODS

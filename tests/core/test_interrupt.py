@@ -1,0 +1,60 @@
+"""Ctrl-C on a long command: the handler stops every child process, prints one line with the
+resume hint and exits 130, without waiting for the rest of the program."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from zppo_core.interrupt import interrupt_line
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRAM = """
+import subprocess, sys, time
+from zppo_core.interrupt import exit_on_interrupt
+child = subprocess.Popen(["sleep", "300"])
+grandchild = subprocess.Popen(["bash", "-c", "sleep 300 & wait"])
+exit_on_interrupt("pipeline", "stages kept", grace_s=2.0)
+print(child.pid, grandchild.pid, flush=True)
+try:
+    time.sleep(300)
+finally:
+    print("engine shutdown ran", flush=True)  # what the handler skips
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone
+        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_the_line_names_what_is_kept_and_how_to_resume():
+    assert interrupt_line("train", "checkpoints kept") == \
+        "zppo train: interrupted: checkpoints kept; run the same command again to resume."
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_children_and_exits_130_at_once(sig):
+    proc = subprocess.Popen([sys.executable, "-c", PROGRAM], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    pids = [int(x) for x in proc.stdout.readline().split()]
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and time.monotonic() - t0 < 10
+    assert err.strip() == "zppo pipeline: interrupted: stages kept; run the same command again to resume."
+    assert "engine shutdown ran" not in out
+    deadline = time.monotonic() + 5
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(p) for p in pids), pids
