@@ -16,12 +16,18 @@ Pure functions over plain data; the trainer (:mod:`zppo_core.trainer.guidance`) 
 
 Documented choices where the paper is silent:
 
-* Leak check (Hint): a hint is dropped when it contains ``\boxed`` / ``\fbox`` or the gold answer
-  as a whole token run -- case-insensitive, not inside a longer word or number (gold ``4``
-  leaks in "the answer is 4." but not in "step 14"); both the raw gold and its audit
-  normalisation (``grading.normalize_answer``) are searched. An equivalent answer in another
-  form (``1/2`` for gold ``0.5``) is not detected. An empty hint is dropped too (reason
-  ``"empty"``).
+* Leak check (Hint): the paper has none beyond its prompt, which forbids revealing the final
+  answer (Fig. 19). A hint is dropped only when it *states* the final answer: a ``\boxed{}`` /
+  ``\fbox{}`` (reason ``"boxed"``); a statement of the gold -- "the (final/correct) answer is
+  X", "answer: X", "the correct option is X", "choose X" -- (``"answer_stated"``); or the gold as
+  the hint's conclusion -- its last sentence is X, or ends in "= X", "is X", "are X", "be X",
+  "gives X", ": X" or "-> X" (``"conclusion"``); "the answer is 1 or 2" states nothing. X matches the gold (raw or normalised by
+  ``grading.normalize_answer``) as a whole token run, case-insensitive, optionally in
+  parentheses. The gold appearing anywhere else ("Step 1", "the 2 parallel lines", "Find a
+  relation", gold ``no``: "no need to expand") keeps the hint: short golds (letters, small
+  integers, yes/no) are most of the VLM set, and a whole-word filter dropped most honest hints.
+  An equivalent answer in another form (``1/2`` for gold ``0.5``) is not detected. An empty hint
+  is dropped too (``"empty"``).
 * ``floor(alpha * L)`` is computed exactly on the decimal value of ``alpha`` (``0.29 * 100`` is
   29, not 28 as in binary floating point).
 """
@@ -37,8 +43,15 @@ from typing import Any
 from zppo_core.grading import normalize_answer
 
 #: why a hint is dropped (``hint_leak``'s non-None values)
-LEAK_REASONS = ("empty", "boxed", "gold")
+LEAK_REASONS = ("empty", "boxed", "answer_stated", "conclusion")
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\b")
+#: phrases that state an answer, followed by the gold: "the final answer is", "answer:", "choose"
+_STATEMENT = (r"(?:\b(?:final\s+|correct\s+)?(?:answer|option|choice|result)\s*(?:is|=|:|would\s+be|should\s+be|"
+              r"will\s+be|equals)\s*(?:option\s+|choice\s+)?|\b(?:choose|select|pick)\s+(?:option\s+|choice\s+)?)")
+#: a conclusion's last link before the gold: "= X", "is X", "be X", ": X", "-> X"
+_CONCLUSION = r"(?:=|\bis|\bare|\bbe|\bgives|:|->|→|⇒)\s*"
+#: the gold as a whole token run, maybe in parentheses or $...$
+_GOLD = r"[\(\$]?{gold}[\)\$]?(?![A-Za-z0-9]|\.[0-9])"
 
 
 def hard_entries(outcomes: Sequence[tuple[str, float, Any]], order: Sequence[int], tau: float) -> list[tuple[int, str, float]]:
@@ -62,25 +75,36 @@ def pick_correct(rewards: Sequence[float], rng: random.Random) -> int | None:
     return rng.choice(correct) if correct else None
 
 
-def _contains_token_run(text: str, needle: str) -> bool:
-    if not needle:
-        return False
-    pattern = r"(?<![A-Za-z0-9.])" + re.escape(needle) + r"(?![A-Za-z0-9]|\.[0-9])"
-    return re.search(pattern, text, flags=re.IGNORECASE) is not None
+def _gold_forms(gold: str) -> list[str]:
+    raw = " ".join(str(gold).split()).strip().strip("$").strip()
+    return [g for g in dict.fromkeys([raw, normalize_answer(raw)]) if g]
+
+
+def _last_sentence(text: str) -> str:
+    """The hint's last sentence, without its closing punctuation."""
+    body = text.strip().rstrip(".!?;, ").strip()
+    parts = re.split(r"(?<=[.!?])\s+|\n+", body)
+    return parts[-1].strip() if parts else ""
 
 
 def hint_leak(hint: str, gold: str) -> str | None:
-    r"""Why ``hint`` must be dropped: ``"empty"``, ``"boxed"`` (a ``\boxed{}``/``\fbox{}``) or
-    ``"gold"`` (the gold answer appears in it); ``None`` when the hint may be used."""
+    r"""Why ``hint`` must be dropped, one of :data:`LEAK_REASONS` (``"empty"``, ``"boxed"``,
+    ``"answer_stated"``, ``"conclusion"``), or ``None`` when it may be used: see the module
+    docstring. ``hint_leak("Step 1: find a relation between the angles.", "1")`` is ``None``;
+    ``hint_leak("... so the answer is (A).", "A")`` is ``"answer_stated"``."""
     if not hint or not hint.strip():
         return "empty"
     if _BOXED_RE.search(hint):
         return "boxed"
-    gold_raw = " ".join(str(gold).split()).strip().strip("$").strip()
     flat = " ".join(hint.split())
-    for needle in {gold_raw, normalize_answer(gold_raw)}:
-        if _contains_token_run(flat, needle):
-            return "gold"
+    last = _last_sentence(flat)
+    for g in _gold_forms(gold):
+        gold_re = _GOLD.format(gold=re.escape(g))
+        if re.search(_STATEMENT + gold_re + r"(?!\s+or\b)", flat, flags=re.IGNORECASE):  # not "is 1 or 2"
+            return "answer_stated"
+        if re.fullmatch(gold_re, last, flags=re.IGNORECASE) or \
+                re.search(_CONCLUSION + gold_re + r"$", last, flags=re.IGNORECASE):
+            return "conclusion"
     return None
 
 

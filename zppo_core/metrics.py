@@ -116,7 +116,16 @@ TRAIN_METRICS: dict[str, MetricSpec] = {
     "hint/groups": MetricSpec("GRPO†+Hint: hint groups (x ‖ <hint>h</hint>, G_S rollouts each) built this step", "count"),
     "hint/reward_mean": MetricSpec("GRPO†+Hint: mean reward of the hint-group rollouts (0 when none)", "fraction 0-1"),
     "hint/leaks_dropped": MetricSpec(
-        "GRPO†+Hint: teacher hints dropped because they contain the gold answer or a \\boxed{}", "count"),
+        "GRPO†+Hint: teacher hints dropped because they state the final answer (a \\boxed{}, 'the answer is "
+        "<gold>', or the gold as their conclusion; zppo_core.guidance.hint_leak)", "count"),
+    "hint/dropped_frac/boxed": MetricSpec(
+        "GRPO†+Hint: share of the step's teacher hints (with text) dropped for a \\boxed{} / \\fbox{}", "fraction 0-1"),
+    "hint/dropped_frac/answer_stated": MetricSpec(
+        "GRPO†+Hint: share of the step's teacher hints (with text) dropped for stating the gold ('the answer is X', "
+        "'answer: X', 'choose X')", "fraction 0-1"),
+    "hint/dropped_frac/conclusion": MetricSpec(
+        "GRPO†+Hint: share of the step's teacher hints (with text) dropped for ending on the gold ('= X', 'is X', "
+        "a last sentence that is X)", "fraction 0-1"),
     "hint/unavailable": MetricSpec(
         "GRPO†+Hint: hint requests that returned no text (e.g. a recorded teacher has no hint), no group", "count"),
     "prefix/groups": MetricSpec("GRPO†+Prefix: groups sampled from a forced teacher prefix this step", "count"),

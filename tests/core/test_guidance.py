@@ -41,14 +41,30 @@ def test_pick_correct_uniform_over_correct_only():
         ("So the total is \\boxed{12}", "12", "boxed"),
         ("Write \\boxed{} at the end", "7", "boxed"),
         ("Use \\fbox{x}", "7", "boxed"),
-        ("The answer is 12.", "12", "gold"),
-        ("Add them: you get 12", "12", "gold"),
+        ("The answer is 12.", "12", "answer_stated"),
+        ("Add them: you get 12", "12", None),  # "get" states nothing the filter reads as an answer
+        ("Add them: 5 + 7 = 12", "12", "conclusion"),
         ("Look at step 112 and 12.5", "12", None),  # not a whole number run
-        ("Option b is right", "B", "gold"),  # case-insensitive letter
+        ("The correct option is b", "B", "answer_stated"),  # case-insensitive letter
         ("Consider the base angles", "B", None),  # inside a word: no leak
-        ("It equals \\frac{1}{2}", "\\frac{1}{2}", "gold"),
+        ("So it equals \\frac{1}{2}", "\\frac{1}{2}", None),  # "equals" alone is no statement ...
+        ("The result is \\frac{1}{2}", "\\frac{1}{2}", "answer_stated"),  # ... "the result is" is
         ("It equals one half", "0.5", None),  # equivalent forms are not detected (documented)
-        ("The answer is  north east ", "North East", "gold"),  # whitespace / case normalised
+        ("The answer is  north east ", "North East", "answer_stated"),  # whitespace / case normalised
+        # short golds (letters, small integers, yes/no): ordinary hints are kept ...
+        ("Find a relation between the two angles first.", "A", None),
+        ("Step 1: compute the area of each part.", "1", None),
+        ("Notice the 2 parallel lines cut the triangle.", "2", None),
+        ("There is no need to expand the product.", "no", None),
+        ("Decide whether the answer is yes or no.", "no", None),
+        ("Decide whether the answer is 1 or 2.", "1", None),
+        # ... and real leaks are dropped
+        ("Compare the shaded regions; so the answer is (A).", "A", "answer_stated"),
+        ("Answer: 1", "1", "answer_stated"),
+        ("Choose option A since its area is the largest.", "A", "answer_stated"),
+        ("Check both conditions. It is no.", "no", "conclusion"),
+        ("Count the corners: there are 2", "2", "conclusion"),
+        ("A.", "A", "conclusion"),
     ],
 )
 def test_hint_leak(hint, gold, reason):

@@ -88,6 +88,7 @@ def test_hint_lives_in_the_prompt_and_leaking_hints_are_dropped(tmp_path, micro_
     assert hint and counts.hint_groups == len({r.uid for r in hint}) > 0
     assert leak_q["id"] not in {r.question_id for r in hint}
     assert counts.hint_leaks == (1 if any(o[0] == leak_q["id"] and o[1] < 0.5 for o in sr.outcomes) else 0)
+    assert counts.hint_leak_answer_stated == counts.hint_leaks  # "The answer is <gold>."
     assert hard_teacher_ok <= 4
     batch = _check_mask_and_logprobs(parts, hint)
     targets = batch.input_ids[:, 1:]

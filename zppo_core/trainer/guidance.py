@@ -7,8 +7,9 @@ Runs after Stage 1 (plain rollouts) of the step, on this rank's share: the selec
   < tau, ascending), decided once over all ranks -- exactly ZPPO's global pre-cap. G_T teacher rollouts per question (online, plain prompt p(x), graded by the
   same reward). A question whose teacher rollouts are all wrong gets no extra group.
 * **Hint**: one correct teacher rollout (uniform) goes into the Fig. 19 prompt; the teacher's
-  answer (its ``<think>`` part removed) is the hint. A hint that leaks the gold answer or holds a
-  ``\\boxed{}`` is dropped and counted (``hint/leaks_dropped``); an empty answer (a recorded
+  answer (its ``<think>`` part removed) is the hint. A hint that states the final answer
+  (:func:`zppo_core.guidance.hint_leak`) is dropped and counted (``hint/leaks_dropped``, by reason
+  ``hint/dropped_frac/<reason>``); an empty answer (a recorded
   teacher has no hint recorded: ``finish_reason == "missing"``) is dropped and counted
   (``hint/unavailable``). The student samples G_S rollouts on ``x ‖ <hint>h</hint>`` + closer
   with its own uid (own baseline); the hint lives in the prompt, never in the loss.
@@ -64,6 +65,7 @@ def _hints(io: RolloutIO, cfg: Any, chosen: list[tuple[dict, str]], seed: int,
             counts.hint_unavailable += 1
         elif reason is not None:
             counts.hint_leaks += 1
+            setattr(counts, f"hint_leak_{reason}", getattr(counts, f"hint_leak_{reason}") + 1)
         else:
             kept.append((q, hint))
     return kept

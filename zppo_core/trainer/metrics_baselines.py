@@ -22,7 +22,10 @@ class BaselineCounts:
     hint_groups: float = 0.0  # hint groups rolled out
     hint_reward_sum: float = 0.0  # summed reward of their rollouts
     hint_rollouts: float = 0.0
-    hint_leaks: float = 0.0  # hints dropped: gold answer or \boxed{} in them
+    hint_leaks: float = 0.0  # hints dropped because they state the final answer (all reasons)
+    hint_leak_boxed: float = 0.0  # ... by reason (zppo_core.guidance.LEAK_REASONS but "empty")
+    hint_leak_answer_stated: float = 0.0
+    hint_leak_conclusion: float = 0.0
     hint_unavailable: float = 0.0  # hint requests that returned no text
     prefix_groups: float = 0.0
     prefix_reward_sum: float = 0.0
@@ -30,6 +33,10 @@ class BaselineCounts:
     prefix_tokens: float = 0.0  # summed forced-prefix length over prefix groups
     distill_teacher_rollouts: float = 0.0  # Off-Distill: usable teacher rollouts
     distill_teacher_correct: float = 0.0  # of which correct (the loss's sequences)
+
+
+#: the reasons a hint with text is dropped (``hint/dropped_frac/<reason>``)
+HINT_LEAK_KINDS = ("boxed", "answer_stated", "conclusion")
 
 
 def _ratio(a: float, b: float) -> float:
@@ -47,6 +54,8 @@ def baseline_metrics(cfg: Any, counts: BaselineCounts, dist: Dist) -> dict[str, 
         "hint/groups": c.hint_groups,
         "hint/reward_mean": _ratio(c.hint_reward_sum, c.hint_rollouts),
         "hint/leaks_dropped": c.hint_leaks,
+        **{f"hint/dropped_frac/{r}": _ratio(getattr(c, f"hint_leak_{r}"), c.hint_groups + c.hint_leaks)
+           for r in HINT_LEAK_KINDS},
         "hint/unavailable": c.hint_unavailable,
         "prefix/groups": c.prefix_groups,
         "prefix/reward_mean": _ratio(c.prefix_reward_sum, c.prefix_rollouts),
@@ -54,4 +63,4 @@ def baseline_metrics(cfg: Any, counts: BaselineCounts, dist: Dist) -> dict[str, 
     }
 
 
-__all__ = ["BaselineCounts", "baseline_metrics"]
+__all__ = ["HINT_LEAK_KINDS", "BaselineCounts", "baseline_metrics"]
