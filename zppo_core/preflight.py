@@ -34,8 +34,6 @@ from zppo_core.errors import UserError, looks_like_local_path
 SCOPES = ("pipeline", "train", "eval")
 #: seconds one network probe (server /models, hub lookup) may take
 PROBE_TIMEOUT_S = 5.0
-#: methods whose rollouts ask the teacher (BCQ/NCQ need teacher answers)
-_TEACHER_METHODS = {"grpo_both", "grpo_replay_bcq", "grpo_replay_ncq", "zppo"}
 
 
 class PreflightError(UserError):
@@ -170,7 +168,9 @@ def _uses_judge(cfg: Any, scope: str) -> bool:
 
 
 def _uses_teacher(cfg: Any, scope: str, methods: list[str]) -> bool:
-    return scope != "eval" and any(m in _TEACHER_METHODS for m in methods)
+    from zppo_core.config import METHODS
+
+    return scope != "eval" and any(METHODS[m].uses_teacher(cfg.zppo.compression) for m in methods if m in METHODS)
 
 
 def check_models(cfg: Any, scope: str, students: list[str], probe: Probe) -> Check:

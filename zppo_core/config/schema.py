@@ -33,6 +33,13 @@ class MethodSpec(NamedTuple):
     distill: str = ""
     guidance: str = ""
 
+    def uses_teacher(self, compression: bool) -> bool:
+        """Whether the method asks the teacher to *generate* (the one rule for the trainer, the
+        server start-up and the preflight): BCQ's teacher rollouts, NCQ's compression (when
+        ``zppo.compression``), Off-Distill's teacher rollouts, Hint's and Prefix's teacher
+        rollouts (and Hint's hint). On-Distill only scores with an in-process teacher."""
+        return self.bcq or (self.ncq and compression) or self.distill == "off" or bool(self.guidance)
+
 
 #: method name -> what it switches on, in the paper's row order (Tabs. 1, 2 and 4)
 METHODS: dict[str, MethodSpec] = {
@@ -216,8 +223,8 @@ class ZPPOConfig:
 
     @property
     def needs_teacher_backend(self) -> bool:
-        """Teacher generation is used: BCQ, compression of NCQ, Off-Distill, Hint, Prefix."""
-        return self.use_bcq or (self.use_ncq and self.compression) or self.distill == "off" or bool(self.guidance)
+        """Teacher generation is used (:meth:`MethodSpec.uses_teacher`)."""
+        return METHODS[self.method].uses_teacher(self.compression)
 
 
 @dataclass
