@@ -206,7 +206,7 @@ def _judge_backend(model_cfg: ModelConfig) -> GenerationBackend:
         from zppo_core.engines.openai_compat import check_server, server_kwargs
 
         check_server(model_cfg.judge_url, model_cfg.server_health_timeout_s, "model.judge_url")
-        kw = server_kwargs(model_cfg, model_cfg.judge_url)
+        kw = server_kwargs(model_cfg, model_cfg.judge_url, "judge")
     return build_backend(model_cfg.judge_backend, model_cfg.judge, **kw)
 
 

@@ -184,3 +184,35 @@ def test_recorded_from_parquet_with_nulls_and_lists(tmp_path):
     out = be.generate([_req("", "a"), _req("qb"), _req("qc")], 2, SamplingParams())
     assert [[s.text for s in ss] for ss in out] == [["r1", "r2"], ["", ""], ["r3", "r3"]]
     assert out[1][0].finish_reason == MISSING
+
+
+def test_every_served_role_sends_its_thinking_mode_with_each_request():
+    """model.<role>_thinking reaches the server as vLLM's chat_template_kwargs on every chat
+    request of the teacher / judge backend; a request's own switches (compression, hint) win."""
+    from pathlib import Path
+
+    from zppo_core.config import load_config
+    from zppo_core.engines.openai_compat import server_kwargs
+
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        return httpx.Response(200, json={"choices": [_chat_choice(i, [1], [-0.1]) for i in range(body["n"])]})
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "paper.yaml",
+                      {"model.teacher_thinking": True})
+    assert (cfg.model.compressor_thinking, cfg.model.hint_thinking, cfg.model.judge_thinking) == (False, False, False)
+    for role, expect in (("teacher", True), ("judge", False)):
+        kw = server_kwargs(cfg.model, "http://t/v1", role)
+        b = OpenAIBackend(model="m", transport=httpx.MockTransport(handler), logprobs=True, **kw)
+        b.generate([_req("q1"), _req("q2")], 1, SamplingParams(max_new_tokens=4))
+        assert [x["chat_template_kwargs"] for x in bodies] == [{"enable_thinking": expect}] * 2
+        bodies.clear()
+    teacher = OpenAIBackend(model="m", transport=httpx.MockTransport(handler),
+                            **server_kwargs(cfg.model, "http://t/v1", "teacher"))
+    compress = GenerationRequest([{"role": "user", "content": "c"}], request_id="compress:1",
+                                 chat_template_kwargs={"enable_thinking": cfg.model.compressor_thinking})
+    teacher.generate([compress], 1, SamplingParams(max_new_tokens=4))
+    assert bodies[0]["chat_template_kwargs"] == {"enable_thinking": False}

@@ -127,6 +127,14 @@ class ModelConfig:
     #: flash_attention_2 on CUDA when flash-attn is installed, else transformers' default (sdpa);
     #: or one of sdpa | eager | flash_attention_2
     attn_implementation: str = "auto"
+    #: chat-template thinking mode (``enable_thinking``, sent with every request) of each served
+    #: role; paper: NOT FOUND -> off for all four: the RL closer already asks the teacher for the
+    #: <think>...</think> + \\boxed{} format (the student's), and the compressor, the hint writer
+    #: and the judge have 512-token budgets that a thinking template would spend on reasoning
+    teacher_thinking: bool = False
+    compressor_thinking: bool = False
+    hint_thinking: bool = False
+    judge_thinking: bool = False
     #: interpreter of the environment that has vLLM for those servers ("" = this interpreter)
     server_python: str = ""
     #: context length of a started teacher / judge server

@@ -63,12 +63,19 @@ class GenerationRequest:
     ``images`` are PIL images (or paths/bytes) referenced, in order, by the user turn; the
     backend inserts the model's vision placeholders. ``request_id`` is free for the caller.
     ``prompt_ids``, when set, is used verbatim instead of rendering ``messages``.
+    ``chat_template_kwargs``: this request's chat-template switches (e.g. ``{"enable_thinking":
+    False}`` for a compression request), merged over the backend's own.
     """
 
     messages: list[dict[str, Any]]
     images: list[Any] = field(default_factory=list)
     request_id: str = ""
     prompt_ids: list[int] | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+
+    def template_kwargs(self, backend_default: dict[str, Any]) -> dict[str, Any]:
+        """The chat-template switches this request is rendered with: the backend's, then its own."""
+        return {**backend_default, **(self.chat_template_kwargs or {})}
 
 
 @dataclass

@@ -131,8 +131,8 @@ class HFBackend:
     # -- the on-policy helpers the trainer uses ---------------------------------------------
     def render(self, request: GenerationRequest) -> RenderedPrompt:
         """Prompt ids + image tensors of ``request`` (same settings as sampling)."""
-        return render_prompt(self.processor, request, min_pixels=self.min_pixels,
-                             max_pixels=self.max_pixels, chat_template_kwargs=self.chat_template_kwargs)
+        return render_prompt(self.processor, request, min_pixels=self.min_pixels, max_pixels=self.max_pixels,
+                             chat_template_kwargs=request.template_kwargs(self.chat_template_kwargs))
 
     def set_collective_sync(self, max_over_ranks: Callable[[int], int] | None) -> None:
         """Generate from a module whose forward is a collective (FSDP2): every rank then makes

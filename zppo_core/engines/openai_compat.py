@@ -121,9 +121,17 @@ def parse_choice(choice: dict[str, Any], chat: bool) -> Sample:
     return Sample(text, ids, logprobs if logprobs else None, choice.get("finish_reason") or "stop")
 
 
-def server_kwargs(model_cfg: Any, base_url: str) -> dict[str, Any]:
-    """:class:`OpenAIBackend` arguments of a teacher / judge server from the ``model`` section."""
-    return {"base_url": base_url, "timeout_s": model_cfg.server_timeout_s, "max_retries": model_cfg.server_retries}
+def server_kwargs(model_cfg: Any, base_url: str, role: str) -> dict[str, Any]:
+    """:class:`OpenAIBackend` arguments of the ``role`` ("teacher" | "judge") server from the
+    ``model`` section; its chat-template switches (``model.<role>_thinking``) go with every request."""
+    return {"base_url": base_url, "timeout_s": model_cfg.server_timeout_s, "max_retries": model_cfg.server_retries,
+            "chat_template_kwargs": thinking_kwargs(getattr(model_cfg, f"{role}_thinking"))}
+
+
+def thinking_kwargs(enabled: bool) -> dict[str, Any]:
+    """Chat-template switches of a thinking-mode flag (Qwen3 / Qwen3.5 templates read
+    ``enable_thinking``; templates that do not ignore it)."""
+    return {"enable_thinking": bool(enabled)}
 
 
 def check_server(base_url: str, timeout_s: float, field: str,
@@ -221,6 +229,8 @@ class OpenAIBackend:
             body["messages"] = chat_messages(request)
             body["logprobs"] = self.logprobs
             body.update(self.chat_extra)
+            if request.chat_template_kwargs:
+                body["chat_template_kwargs"] = request.template_kwargs(self.chat_extra.get("chat_template_kwargs", {}))
             path = "/chat/completions"
         else:
             if request.images:

@@ -205,11 +205,12 @@ class VLLMBackend:
                     prompt["mm_processor_kwargs"] = dict(self.mm_kwargs)
             return prompt
         if not request.images:  # the same renderer as the transformers backend
-            rendered = render_prompt(self.tokenizer, request, chat_template_kwargs=self.chat_template_kwargs)
+            rendered = render_prompt(self.tokenizer, request,
+                                     chat_template_kwargs=request.template_kwargs(self.chat_template_kwargs))
             return {"prompt_token_ids": rendered.input_ids}
         msgs = chat_with_images(request)
         text = self.tokenizer.apply_chat_template(
-            msgs, tokenize=False, add_generation_prompt=True, **self.chat_template_kwargs)
+            msgs, tokenize=False, add_generation_prompt=True, **request.template_kwargs(self.chat_template_kwargs))
         images = [load_image(im, f"request {request.request_id!r}") for im in request.images]
         prompt = {"prompt": text, "multi_modal_data": {"image": images}}
         if self.mm_kwargs:

@@ -162,7 +162,7 @@ def build_teacher_backend(cfg: Any, questions: list[dict[str, Any]], processor: 
         from zppo_core.engines.openai_compat import check_server, server_kwargs
 
         check_server(m.teacher_url, m.server_health_timeout_s, "model.teacher_url")  # before the first step
-        return build_backend("openai", m.teacher, **server_kwargs(m, m.teacher_url))
+        return build_backend("openai", m.teacher, **server_kwargs(m, m.teacher_url, "teacher"))
     if kind == "vllm":
         return build_backend("vllm", m.teacher, dtype=m.dtype, tensor_parallel_size=cfg.rollout.teacher_tp)
     return build_backend("transformers", m.teacher, dtype=m.dtype, min_pixels=m.min_pixels,
@@ -233,7 +233,7 @@ def build_judge_backend(cfg: Any) -> GenerationBackend:
     if m.judge_backend == "openai":
         from zppo_core.engines.openai_compat import server_kwargs
 
-        return build_backend("openai", m.judge, **server_kwargs(m, m.judge_url))
+        return build_backend("openai", m.judge, **server_kwargs(m, m.judge_url, "judge"))
     if m.judge_backend == "vllm":
         return build_backend("vllm", m.judge, dtype=m.dtype, tensor_parallel_size=cfg.rollout.teacher_tp)
     return build_backend("transformers", m.judge, dtype=m.dtype, trust_remote_code=m.trust_remote_code)

@@ -55,7 +55,8 @@ def _hints(io: RolloutIO, cfg: Any, chosen: list[tuple[dict, str]], seed: int,
     z = cfg.zppo
     params = SamplingParams.from_config(cfg.rollout.teacher, seed=seed, max_new_tokens=z.hint_max_tokens,
                                         temperature=z.hint_temperature)
-    reqs = [GenerationRequest(messages=[{"role": "user", "content": build_hint_prompt(t)}], request_id=f"hint:{q['id']}")
+    reqs = [GenerationRequest(messages=[{"role": "user", "content": build_hint_prompt(t)}], request_id=f"hint:{q['id']}",
+                              chat_template_kwargs={"enable_thinking": cfg.model.hint_thinking})
             for q, t in chosen]
     kept = []
     for (q, _), ss in zip(chosen, io.teacher.generate(reqs, 1, params) if reqs else []):

@@ -169,12 +169,13 @@ def teacher_stage(io, targets, n, params):
     return out
 
 
-def compress_stage(io, inputs: dict[str, str], params):
-    """Candidate compression through the teacher backend; raw text where it gives nothing."""
+def compress_stage(io, inputs: dict[str, str], params, thinking: bool = False):
+    """Candidate compression through the teacher backend (``thinking``: its chat template's
+    thinking mode, ``model.compressor_thinking``); raw text where it gives nothing."""
     keys = list(inputs)
     reqs = [
         GenerationRequest(messages=[{"role": "user", "content": build_compression_prompt(inputs[k])}],
-                          request_id=f"compress:{k}")
+                          request_id=f"compress:{k}", chat_template_kwargs={"enable_thinking": thinking})
         for k in keys
     ]
     samples = io.teacher.generate(reqs, 1, params) if reqs else []
@@ -268,7 +269,7 @@ def _reformulate(io: RolloutIO, cfg: Any, hard, sr: StepRollouts, *, step: int, 
         inputs = zpd.compression_inputs(plans)
         cparams = SamplingParams.from_config(ro.teacher, seed=seed + 3, max_new_tokens=z.compression_max_tokens,
                                              temperature=z.compression_temperature)
-        compressed, fb = compress_stage(io, inputs, cparams)
+        compressed, fb = compress_stage(io, inputs, cparams, cfg.model.compressor_thinking)
         counts.compressions, counts.compression_fallbacks = len(inputs), fb
     counts.teacher_time = time.perf_counter() - t1
     refs = zpd.build_reformulated_prompts(plans, compressed, rng, ncq_order=z.ncq_order, step=step)
