@@ -95,3 +95,33 @@ def test_clip_frac_counts_exactly_the_tokens_on_the_clipped_branch(tiny_lm, dist
     assert abs(m["train/clip_frac"] - clipped / total) < 1e-9
     # k3 estimator at log-ratio 1 on every token: e - 1 - 1
     assert abs(m["train/approx_kl"] - (torch.e - 2.0)) < 1e-5
+
+
+def test_off_distill_averages_per_trajectory_the_token_mode_per_token(tiny_lm, dist):
+    """Off-Distill's JSD is the mean over trajectories of each one's mean per-token JSD (Alg. 2);
+    ``agg="token"`` weighs every token alike. Hand-computed per rollout, then reduced."""
+    import copy
+
+    from zppo_core.loss import token_jsd
+    from zppo_core.trainer.distill import distill_update, forward_logits
+
+    rs = [r for r in _rollouts() if r.question_id == "q0"][:3]  # responses of 2, 3 and 4 tokens
+    assert [len(r.response_ids) for r in rs] == [2, 3, 4]
+    teacher = copy.deepcopy(tiny_lm)
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.add_(0.5 * torch.sin(torch.arange(p.numel(), dtype=torch.float32)).view_as(p))
+    per_traj = []
+    for r in rs:
+        b = collate([r], PAD)
+        start, n = b.prompt_lens[0] - 1, b.response_lens[0]
+        s, t = forward_logits(tiny_lm, b)[0, start:start + n], forward_logits(teacher, b)[0, start:start + n]
+        per_traj.append(token_jsd(s, t).detach())
+    want_seq = sum(float(j.mean()) for j in per_traj) / 3
+    want_tok = float(torch.cat(per_traj).sum()) / 9
+    assert abs(want_seq - want_tok) > 1e-4  # the two reductions differ on these lengths
+    for agg, want in (("sequence", want_seq), ("token", want_tok)):
+        model = copy.deepcopy(tiny_lm)
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        m = distill_update(_ctx(model, dist, 2, optimizer=opt), teacher, rs, agg)  # 2 micro-batches
+        assert abs(m["train/loss"] - want) < 1e-6, (agg, m["train/loss"], want)

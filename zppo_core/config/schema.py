@@ -206,6 +206,11 @@ class ZPPOConfig:
     #: capped like a compressed candidate)
     hint_max_tokens: int = 512
     hint_temperature: float = 0.0
+    #: Off-Distill's reduction of the per-token JSD (Alg. 2): "sequence" = the paper's objective,
+    #: the mean over the step's correct teacher trajectories of each one's mean per-token JSD;
+    #: "token" = one token mean over the whole batch (``algo.loss_agg``'s token mode, longer
+    #: trajectories weigh more). On-Distill keeps ``algo.loss_agg``
+    off_distill_agg: str = "sequence"
 
     @property
     def use_replay(self) -> bool:
@@ -635,6 +640,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"algo.adv_scope: {cfg.algo.adv_scope!r} not in step|minibatch")
     if cfg.algo.loss_agg not in ("token", "sequence"):
         raise ConfigError(f"algo.loss_agg: {cfg.algo.loss_agg!r} not in token|sequence")
+    if cfg.zppo.off_distill_agg not in ("token", "sequence"):
+        raise ConfigError(f"zppo.off_distill_agg: {cfg.zppo.off_distill_agg!r} not in token|sequence")
     if cfg.algo.kl_coef != 0.0:
         raise ConfigError(
             f"algo.kl_coef: {cfg.algo.kl_coef} is not supported (the trainer keeps no reference model; "

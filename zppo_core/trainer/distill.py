@@ -13,8 +13,10 @@ differ:
 On each sequence (prompt rendered by the student's processor + response tokens), the teacher
 model -- loaded IN PROCESS from ``model.teacher``, frozen, laid out like the student (sharded
 with the trainer's FSDP2 helper under the fsdp2 layout) -- gives its next-token distribution at every response position; the loss is the
-per-token full-vocabulary JSD (:func:`zppo_core.loss.jsd_loss`) aggregated like the RL loss
-(``algo.loss_agg``, token mean over the whole batch on all ranks) and applied in ONE optimizer
+per-token full-vocabulary JSD (:func:`zppo_core.loss.jsd_loss`) -- Off-Distill: the mean over the
+step's correct teacher trajectories (all ranks) of each one's mean per-token JSD, the paper's
+Alg. 2 objective (``zppo.off_distill_agg``); On-Distill: like the RL loss (``algo.loss_agg``,
+token mean over the whole batch on all ranks) -- and applied in ONE optimizer
 update per rollout step (micro-batched gradient accumulation). The served teacher's text never
 becomes a gradient target except through those teacher logits.
 
@@ -122,7 +124,7 @@ def batch_device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _micro(model, teacher, rollouts: list[Rollout], ctx: UpdateContext, norm_kw: dict, dummy: bool):
+def _micro(model, teacher, rollouts: list[Rollout], ctx: UpdateContext, agg: str, norm_kw: dict, dummy: bool):
     batch = collate(rollouts, ctx.pad_id, ctx.vision_ids)
     logits = forward_logits(model, batch)
     with torch.no_grad():
@@ -132,8 +134,7 @@ def _micro(model, teacher, rollouts: list[Rollout], ctx: UpdateContext, norm_kw:
     for i, r in enumerate(rollouts):  # filler rows (zero-weight passes) carry no weight
         if dummy or r.uid == FILLER_UID:
             mask[i] = False
-    loss, m = jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=ctx.algo.loss_agg,
-                       **norm_kw)
+    loss, m = jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=agg, **norm_kw)
     m["entropy_sum"] = float(token_entropy(logits.detach())[mask].sum())  # the student's, on the loss tokens
     return loss, m
 
@@ -143,9 +144,10 @@ def _loss_tokens(r: Rollout, vision_ids: set[int]) -> int:
     return sum(1 for t in r.response_ids if t not in vision_ids)
 
 
-def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout]) -> dict[str, float]:
-    """One JSD update on the whole batch ``seqs`` (all ranks; ``ctx`` the run's update context);
-    returns the ``train/*`` and ``distill/jsd`` / ``distill/tokens`` metrics.
+def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout], agg: str | None = None) -> dict[str, float]:
+    """One JSD update on the whole batch ``seqs`` (all ranks; ``ctx`` the run's update context),
+    reduced by ``agg`` ("token" | "sequence", default ``algo.loss_agg``) over every rank's
+    sequences; returns the ``train/*`` and ``distill/jsd`` / ``distill/tokens`` metrics.
 
     Collectives stay matched as in the RL update: a rank out of data runs zero-weight filler
     micro-batches, and under FSDP2 + VLM a micro-batch without an image gets the zero-weight
@@ -156,7 +158,8 @@ def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout]) -> dic
     g_tok, g_seq = dist.sum([sum(counted), sum(1 for c in counted if c)])
     if g_tok == 0:
         return _metrics(0.0, 0.0, 0.0, 0.0, 0)
-    norm_kw = ({"token_normalizer": g_tok / dist.world} if ctx.algo.loss_agg == "token"
+    agg = agg or ctx.algo.loss_agg
+    norm_kw = ({"token_normalizer": g_tok / dist.world} if agg == "token"
                else {"seq_normalizer": max(g_seq, 1.0) / dist.world})
     n_micro = dist.max_int(len(micros))
     ctx.optimizer.zero_grad(set_to_none=True)
@@ -167,7 +170,7 @@ def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout]) -> dic
         if ctx.vision_filler is not None and dist.max_int(int(any(r.mm for r in micro))) and not any(r.mm for r in micro):
             micro = micro + [ctx.vision_filler]
         with dist.maybe_no_sync(ctx.model, skip_sync=j < n_micro - 1):
-            loss, m = _micro(ctx.model, teacher, micro, ctx, norm_kw, dummy)
+            loss, m = _micro(ctx.model, teacher, micro, ctx, agg, norm_kw, dummy)
             dist.backward(loss)
         loss_sum += float(loss.detach())
         jsd_sum += m["jsd"] * m["n_tokens"]
@@ -232,4 +235,5 @@ def distill_step(parts: Any, sr: Any, counts: BaselineCounts, questions: list[di
         sr.counts.teacher_time += secs
     else:
         seqs = [r for r in sr.rollouts if r.kind == "plain"]
-    return distill_update(parts.update, parts.teacher, seqs)
+    return distill_update(parts.update, parts.teacher, seqs,
+                          cfg.zppo.off_distill_agg if cfg.zppo.distill == "off" else cfg.algo.loss_agg)
