@@ -107,19 +107,24 @@ def score_vblind(item: EvalItem, response: str) -> RuleResult:
 
 
 def score_mathvista(item: EvalItem, response: str) -> RuleResult:
-    """MathVista rule parser: floats are rounded to the row's ``precision`` before comparing."""
+    """MathVista's rule (its ``normalize_extracted_answer``): an ``integer`` answer is truncated
+    (``int(float(x))``: 3.7 scores as 3) and a ``float`` one rounded to the row's ``precision``
+    before comparing; thousands separators are removed first. Other rows, or a prediction that
+    is no number, fall back to :func:`zppo_core.grading.answers_match`."""
     if item.answer_type == "mc":
         return score_mc(item, response)
     b = boxed(response)
     if b is None:
         return RuleResult("", None)
-    prec = item.meta.get("precision")
-    if item.meta.get("mv_answer_type") == "float" and prec is not None:
-        try:
+    kind, prec = item.meta.get("mv_answer_type"), item.meta.get("precision")
+    try:
+        if kind == "integer":
+            return RuleResult(b, float(int(float(b.replace(",", ""))) == int(float(item.gold))))
+        if kind == "float" and prec is not None:
             b_num = round(float(b.replace(",", "")), int(prec))
             return RuleResult(b, float(abs(b_num - float(item.gold)) < 1e-9))
-        except ValueError:
-            pass
+    except (ValueError, OverflowError):
+        pass
     return RuleResult(b, float(bool(grading.answers_match(b, item.gold))))
 
 
@@ -152,6 +157,11 @@ def _pct(xs: list[float]) -> float:
     return 100.0 * sum(xs) / len(xs) if xs else 0.0
 
 
+#: MMMU-Pro's reported score: the mean of these two configurations (its paper and leaderboard);
+#: the 4-option standard set is evaluated and shown in ``by_subset`` but not in the headline
+MMMU_PRO_HEADLINE = ("standard (10 options)", "vision")
+
+
 def aggregate(kind: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Benchmark accuracy (percent) from per-item records (``score``, ``subset``, ``meta``)."""
     scores = [float(r["score"]) for r in records]
@@ -162,14 +172,18 @@ def aggregate(kind: str, records: list[dict[str, Any]]) -> dict[str, Any]:
             by_seed[str(r["meta"].get("id", r["item_id"].split("/")[-1]))].append(float(r["score"]))
         out["average_case"] = out["accuracy"]
         out["worst_case"] = _pct([float(min(v) >= 1.0) for v in by_seed.values()])
-    elif kind in ("per_config", "charxiv"):
-        key = (lambda r: r["subset"]) if kind == "per_config" else (lambda r: r["meta"].get("charxiv", ""))
+    elif kind in ("per_config", "mmmu_pro", "charxiv"):
+        key = (lambda r: r["meta"].get("charxiv", "")) if kind == "charxiv" else (lambda r: r["subset"])
         groups: dict[str, list[float]] = defaultdict(list)
         for r in records:
             groups[key(r)].append(float(r["score"]))
         out["by_subset"] = {k: _pct(v) for k, v in groups.items()}
         if kind == "per_config":
             out["accuracy"] = sum(out["by_subset"].values()) / len(groups) if groups else 0.0
+        if kind == "mmmu_pro":  # the benchmark's headline: standard (10 options) and vision
+            out["all_configs_mean"] = sum(out["by_subset"].values()) / len(groups) if groups else 0.0
+            head = [out["by_subset"][c] for c in MMMU_PRO_HEADLINE if c in out["by_subset"]]
+            out["accuracy"] = sum(head) / len(head) if head else out["all_configs_mean"]
     elif kind in ("ocr_v2_en", "ocr_v2_cn"):
         lang = kind[-2:]
         buckets: dict[str, list[float]] = defaultdict(list)

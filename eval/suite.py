@@ -77,7 +77,7 @@ entry("MVision", "MathVision", "VLM", "MathLLMs/MathVision", "test", "Exact+Judg
 entry("MVista", "MathVista (testmini)", "VLM", "AI4Math/MathVista", "testmini", "Rule+Judge",
       adapter=ad.mathvista, scorer="mathvista")
 entry("MMMUPro", "MMMU-Pro (3 configs)", "VLM", "MMMU/MMMU_Pro", "test", "Exact+Judge", adapter=ad.mmmu_pro,
-      configs=("standard (4 options)", "standard (10 options)", "vision"), aggregate="per_config")
+      configs=("standard (4 options)", "standard (10 options)", "vision"), aggregate="mmmu_pro")
 entry("MM-Vet", "MM-Vet", "VLM", "lmms-lab/MMVet", "test", "BenchJudge",
       F("question", "answer", images=("image",), item_id="question_id", answer_type="open",
         meta=("capability",)), judge="mmvet")

@@ -67,8 +67,8 @@ FIXTURES: dict[str, tuple[list[dict[str, Any]], list[tuple[str, float]], str | N
     "MMMUPro": ([{"id": "v_1", "question": "<image 1> Which law?", "options": "['Ohm', 'Hooke', 'Snell', 'Boyle']",
                   "answer": "C", "image_1": png(), "image_2": None, "image": None, "subject": "Physics"},
                  # the vision configuration: no question column, the screenshot holds question + options
-                 {"id": "v_2", "question": None, "options": "['Ohm', 'Hooke', 'Snell', 'Boyle']",
-                  "answer": "B", "image_1": None, "image_2": None, "image": png(), "subject": "Physics"}],
+                 {"id": "v_2", "options": "['Ohm', 'Hooke', 'Snell', 'Boyle']", "answer": "B", "image": png(),
+                  "subject": "Physics"}],
                 [(B % "C", 1.0), (B % "Hooke", 1.0)], None),
     "MM-Vet": ([{"question_id": "v1", "question": "What is x?", "answer": "-1 <AND> -5", "image": png(),
                  "capability": "math"}], [("x = -1", 0.6)], "0.6"),

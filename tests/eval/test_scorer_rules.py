@@ -114,3 +114,33 @@ def test_mathverse_vision_only_rows_get_a_question(tmp_path) -> None:
     assert [it.answer_type for it in items] == ["mc", "math"]
     assert rule_score("auto", items[0], B % "A:30°").score == 1.0
     assert rule_score("auto", items[1], B % "12").score == 1.0
+
+
+def test_mmmu_pro_headline_is_standard_10_and_vision():
+    from eval.scorers import aggregate
+
+    recs = [{"subset": "standard (4 options)", "score": 1.0, "meta": {}},
+            {"subset": "standard (10 options)", "score": 1.0, "meta": {}},
+            {"subset": "standard (10 options)", "score": 0.0, "meta": {}},
+            {"subset": "vision", "score": 0.0, "meta": {}}]
+    out = aggregate(registry.get("MMMUPro").aggregate, recs)
+    assert out["by_subset"] == {"standard (4 options)": 100.0, "standard (10 options)": 50.0, "vision": 0.0}
+    assert out["accuracy"] == 25.0  # (50 + 0) / 2: the 4-option set is not in the headline
+    assert out["all_configs_mean"] == 50.0
+
+
+# ------------------------------------------------------------------------------ MathVista
+@pytest.mark.parametrize(("answer_type", "precision", "gold", "response", "expected"), [
+    ("integer", None, "3", B % "3.7", 1.0),  # int(float(x)): truncated, as MathVista's own scorer
+    ("integer", None, "3", B % "3", 1.0),
+    ("integer", None, "3", B % "4", 0.0),
+    ("integer", None, "-2", B % "-2.9", 1.0),  # toward zero
+    ("integer", None, "1000", B % "1,000", 1.0),  # thousands separator dropped first
+    ("float", 1.0, "1.5", B % "1.46", 1.0),  # rounded to the row's precision
+    ("float", 2.0, "1.5", B % "1.46", 0.0),
+])
+def test_mathvista_normalises_like_its_official_scorer(answer_type, precision, gold, response, expected, tmp_path):
+    rows = [{"pid": "7", "question": "Value?", "choices": None, "answer": gold, "question_type": "free_form",
+             "answer_type": answer_type, "precision": precision, "unit": None, "decoded_image": png()}]
+    (item,) = _items("MVista", rows, tmp_path)
+    assert rule_score(registry.get("MVista").scorer, item, response).score == expected
