@@ -55,6 +55,20 @@ def artifact_root(output_dir: str | Path) -> str:
     return (Path(output_dir).resolve() / "mlruns" / "artifacts").as_uri()
 
 
+def local_artifact_root(tracking_uri: str) -> str | None:
+    """Artifacts of a ``sqlite:///<dir>/x.db`` store in ``<dir>/artifacts`` (MLflow's own default
+    is ``./mlruns`` of whatever folder the process runs in); None for other stores."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return (Path(tracking_uri[len("sqlite:///"):]).resolve().parent / "artifacts").as_uri()
+
+
+#: experiment tag the MLflow 3 UI reads to open an experiment on its runs (model training), not
+#: on the GenAI traces page
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+
+
 def resolve_tracking_uri(configured: str, output_dir: str | Path) -> str:
     return configured or default_tracking_uri(output_dir)
 
@@ -71,9 +85,14 @@ def ui_base(tracking_uri: str) -> str:
 
 
 def compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str:
-    """MLflow's run-comparison page of ``run_ids`` (methods side by side)."""
-    ids = ",".join(f'"{r}"' for r in run_ids)
-    return f'{base}/#/compare-runs?runs=[{ids}]&experiments=["{experiment_id}"]'
+    """MLflow's run-comparison page of ``run_ids`` (methods side by side), its JSON lists
+    percent-encoded so the URL survives terminals, Markdown and chat clients whole."""
+    from urllib.parse import quote
+
+    def enc(values: list[str]) -> str:
+        return quote(json.dumps(values, separators=(",", ":")), safe="")
+
+    return f"{base}/#/compare-runs?runs={enc(run_ids)}&experiments={enc([experiment_id])}"
 
 
 def run_params(lab: Mapping[str, str]) -> dict[str, str]:
@@ -155,11 +174,13 @@ class Tracker:
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             local = not tracking_uri.startswith(("http://", "https://", "databricks"))
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=artifact_location if local else None
-            )
+            where = (artifact_location or local_artifact_root(tracking_uri)) if local else None
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=where,
+                                                               tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
         else:
             self.experiment_id = exp.experiment_id
+            if EXPERIMENT_KIND_TAG not in exp.tags:  # made before the tag existed: open on runs too
+                self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
 
     # -- runs ------------------------------------------------------------------------------
     def find_run(self, key: str) -> str | None:

@@ -38,6 +38,20 @@ def pytest_configure(config):  # noqa: ANN001 - pytest hook
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
+#: what a test must never leave in the repository (tests write only under their tmp folders)
+REPO_LEAKS = ("mlruns", "mlartifacts")
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PRESENT = {n for n in REPO_LEAKS if os.path.exists(os.path.join(_REPO, n))}
+
+
+def pytest_sessionfinish(session, exitstatus):  # noqa: ANN001 - pytest hook
+    leaked = [n for n in REPO_LEAKS if n not in _PRESENT and os.path.exists(os.path.join(_REPO, n))]
+    if leaked:
+        print(f"\ntests wrote {leaked} into the repository root ({_REPO}): a test or the code it runs "
+              "used the working folder instead of its tmp folder")
+        session.exitstatus = 1
+
+
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001 - pytest hook
     root = os.path.dirname(os.path.abspath(__file__))
     for item in items:

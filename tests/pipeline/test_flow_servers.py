@@ -46,7 +46,7 @@ def test_cli_prints_table_and_ui_command(pipeline_run, mlflow_server):
     for label in ("Base", "+GRPO", "+ZPPO", "(n=4)", "Δ LLM"):
         assert label in text
     assert "MLflow UI:" in text
-    assert f"Compare runs in MLflow: {mlflow_server}/#/compare-runs?runs=[" in text
+    assert f"Compare runs in MLflow: {mlflow_server}/#/compare-runs?runs=%5B%22" in text  # encoded
     assert f"Report (tables beside the paper's numbers, plots): {pipeline_run['out'] / 'report'}" in text
 
 

@@ -191,3 +191,26 @@ def test_retry_condition_on_prefect_states():
     assert not retry_transient(None, None, Failed(data=ValueError("zppo.method: unknown")))
     assert not retry_transient(None, None, Failed(data=InjectedFault("on purpose")))
     assert not retry_transient(None, None, Completed(data=1))
+
+
+def test_tracker_opens_on_runs_and_keeps_artifacts_beside_its_store(tmp_path, monkeypatch):
+    """The experiment is a model-training one (MLflow 3's UI opens it on its runs); a sqlite
+    store without an artifact root keeps artifacts beside its database, never in ./mlruns of
+    the working folder."""
+    from tasks.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    t = Tracker(uri, "exp")
+    exp = t.client.get_experiment(t.experiment_id)
+    assert exp.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING == "custom_model_development"
+    assert exp.artifact_location == (tmp_path / "store" / "artifacts").as_uri()
+    rid = t.open_run("k", "r", {})
+    (tmp_path / "a.txt").write_text("x")
+    t.log_artifact(rid, str(tmp_path / "a.txt"), "files")
+    assert not (cwd / "mlruns").exists() and list((tmp_path / "store" / "artifacts").rglob("a.txt"))
+    t.client.delete_experiment_tag(t.experiment_id, EXPERIMENT_KIND_TAG)  # an experiment from before
+    assert Tracker(uri, "exp").client.get_experiment(t.experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING

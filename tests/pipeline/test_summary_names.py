@@ -87,7 +87,8 @@ def test_names_lead_with_what_differs():
 def test_compare_url():
     assert ui_base("sqlite:///x/mlflow.db") == "http://127.0.0.1:5000"
     assert ui_base("http://mlflow.lab:5000/") == "http://mlflow.lab:5000"
-    assert compare_url("http://h:5000", "3", ["a", "b"]) == 'http://h:5000/#/compare-runs?runs=["a","b"]&experiments=["3"]'
+    assert compare_url("http://h:5000", "3", ["a", "b"]) == \
+        "http://h:5000/#/compare-runs?runs=%5B%22a%22%2C%22b%22%5D&experiments=%5B%223%22%5D"
 
 
 def test_seed_groups_and_band():
