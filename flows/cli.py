@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: the run's console output, appended to on every run of the folder
+CONSOLE_LOG = "console.log"
 #: seconds Prefect may take to start its temporary (ephemeral) API server
 EPHEMERAL_STARTUP_S = 180
 
@@ -92,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     if args.output:
         overrides["output_dir"] = args.output
-    from flows.profiles import resolve_config
+    from flows.profiles import refuse_per_lane_overrides, resolve_config
 
+    refuse_per_lane_overrides(overrides)  # before anything starts
     cfg = resolve_config(args.config, None if args.config else args.profile, overrides)
     out = Path(cfg.output_dir).resolve()
     from zppo_core.locks import FolderBusy, folder_lock
@@ -119,6 +122,9 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, 
     from zppo_core.redact import SECRETS_ENV, install_log_redaction, masked_values, redact
 
     prepare_environment(out)
+    from zppo_core.console import keep_console
+
+    keep_console(out / CONSOLE_LOG)  # what the terminal shows, kept in the run folder
     install_log_redaction()
     from zppo_core.interrupt import exit_on_interrupt
 
@@ -144,7 +150,7 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, 
         return 1
     print(format_summary(result, out, summary_by))
     (out / "report" / "pipeline_result.json").write_text(json.dumps(redact(result), indent=1, default=str))
-    print(f"\nRun folder: {out}")
+    print(f"\nRun folder: {out}   (console log: {out / CONSOLE_LOG}; summary: {out / 'report' / 'summary.md'})")
     print(f"MLflow UI:  {mlflow_ui_command(result['tracking_uri'], out)}")
     missing = missing_data(result, args.benchmarks)
     if missing:

@@ -12,6 +12,24 @@ from zppo_core.config import Config, ConfigError, load_config
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+#: keys each run of the sweep gets from the sweep or the curation stage: an override of them
+#: would be silently replaced, so it is refused by name with what to use instead
+PER_LANE_KEYS = {
+    "model.student": "use --students or pipeline.students",
+    "zppo.method": "use --methods or pipeline.methods",
+    "schedule.seed": "use --seeds or pipeline.seeds",
+    "data.train_path": "the curation stage's parquet; choose the data with curation.*",
+    "data.image_root": "the curation stage's folder; choose the data with curation.*",
+}
+
+
+def refuse_per_lane_overrides(overrides: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming every override the pipeline would replace per run."""
+    refused = sorted(k for k in overrides if k in PER_LANE_KEYS)
+    if refused:
+        raise ConfigError("; ".join(f"--set {k}: the pipeline sets it per run ({PER_LANE_KEYS[k]})" for k in refused))
+
+
 def resolve_config(config: str | None, profile: str | None, overrides: dict[str, Any] | None) -> Config:
     """``profile`` ``tiny`` -> ``configs/tiny.yaml``; ``config`` is a YAML path (repo-relative ok)."""
     if not config and not profile:
@@ -22,4 +40,4 @@ def resolve_config(config: str | None, profile: str | None, overrides: dict[str,
     return load_config(path, overrides or {})
 
 
-__all__ = ["REPO_ROOT", "resolve_config"]
+__all__ = ["PER_LANE_KEYS", "REPO_ROOT", "refuse_per_lane_overrides", "resolve_config"]

@@ -28,13 +28,12 @@ from prefect.states import Failed
 from tasks.common import TrackCtx, labels, run_name, slug, stage_tag
 from tasks.curate import curate
 from tasks.evaluate import eval_flow_for
-from flows.profiles import resolve_config
+from flows.profiles import refuse_per_lane_overrides, resolve_config
 from tasks.hashing import git_sha, path_fingerprint, stable_hash
 from tasks.preflight import preflight
 from tasks.report import report
 from tasks.tracking import artifact_root, compare_url, resolve_tracking_uri, run_params, ui_base
 from tasks.train import train
-from tasks.summary import summary_text
 from zppo_core.config import METHODS, Config, ConfigError, dump_config, replace
 from zppo_core.locks import folder_lock
 from zppo_core.preflight import PreflightError
@@ -134,6 +133,7 @@ def _resolve(config: str | None, profile: str | None, students: list[str] | None
              output_dir: str | None, overrides: dict[str, Any] | None) -> tuple[Config, dict[str, Any]]:
     """The resolved config and the sweep (students, methods, seeds, benchmarks) of a flow run."""
     ov = unmask(dict(overrides or {}), secrets_from_env())  # the stored parameters are masked
+    refuse_per_lane_overrides(ov)
     if teacher:
         ov["model.teacher"] = teacher
     if benchmarks:
@@ -185,8 +185,9 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
         try:
             result = _run_stages(cfg, out, sweep, ctx, _result_storage(out))
             ok = True
-            log.info("result table (n = items scored per cell):\n%s", summary_text(result, cfg.pipeline.summary_columns))
-            log.info("report: %s   compare runs in MLflow: %s", Path(out) / "report", result.get("compare_url", ""))
+            # the table itself: summary.md and the run's Prefect artifact (`zppo pipeline` prints it once)
+            log.info("result table: %s   report: %s   compare runs in MLflow: %s",
+                     result["report"].get("summary", ""), Path(out) / "report", result.get("compare_url", ""))
             return result
         finally:
             tracker.finish(ctx.parent_run_id, ok)

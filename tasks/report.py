@@ -101,10 +101,49 @@ def report(evals: dict[str, dict[str, dict[str, dict[str, Any]]]], trainings: di
     for f in files:
         tracker.log_artifact(ctx.parent_run_id, f, "report")
     paper_md = _paper_report(tracker, ctx.parent_run_id, out, paper or {})
-    summary = "\n\n".join(f"## {s}\n\n{t}" for s, t in tables.items())
-    _prefect_artifact(summary + ("\n\n" + paper_md if paper_md else ""))
-    log.info("report written to %s", out)
-    return {"tables": tables, "families": families, "files": [str(f) for f in files], "paper_report": paper_md}
+    summary_md = _write_summary(tracker, ctx.parent_run_id, out, evals, [f.name for f in files if f.suffix == ".png"])
+    files += [out / "summary.md", out / "summary.json"]
+    _prefect_artifact(summary_md + ("\n\n" + paper_md if paper_md else ""))
+    log.info("report written to %s (summary: %s)", out, out / "summary.md")
+    return {"tables": tables, "families": families, "files": [str(f) for f in files], "paper_report": paper_md,
+            "summary": str(out / "summary.md")}
+
+
+#: MLflow's run description (the "Description" box of a run's page) is this tag's Markdown
+NOTE_TAG = "mlflow.note.content"
+
+
+def _write_summary(tracker: Any, parent_run_id: str, out: Path, evals: dict[str, Any], plots_: list[str]) -> str:
+    """``summary.md`` / ``summary.json`` (:func:`tasks.summary.summary_markdown`) in the report
+    folder, logged on the parent run as artifacts, its description, and ``summary/*`` metrics."""
+    from tasks.summary import summary_json, summary_markdown
+
+    md = summary_markdown(evals, plots_)
+    (out / "summary.md").write_text(md)
+    data = summary_json(evals)
+    (out / "summary.json").write_text(json.dumps(data, indent=1))
+    for name in ("summary.md", "summary.json"):
+        tracker.log_artifact(parent_run_id, out / name, "report")
+    tracker.client.set_tag(parent_run_id, NOTE_TAG, md[:SUMMARY_NOTE_CHARS])
+    tracker.log_summary(parent_run_id, summary_metrics(data))
+    return md
+
+
+#: longest description MLflow keeps in a tag (the file has it all)
+SUMMARY_NOTE_CHARS = 5000
+
+
+def summary_metrics(data: dict[str, Any]) -> dict[str, float]:
+    """The parent run's headline numbers (its row in the run list): per student, method and
+    family ``summary/<student>/<method>/<family>`` (accuracy %) and ``.../delta/<family>``."""
+    out: dict[str, float] = {}
+    for student, by in data.items():
+        for method, groups in by["family"].items():
+            for fam, cell in groups.items():
+                out[f"summary/{slug(student)}/{method}/{fam}"] = float(cell["mean"])
+                if cell["delta"] is not None:
+                    out[f"summary/{slug(student)}/{method}/delta/{fam}"] = float(cell["delta"]["mean"])
+    return out
 
 
 def _paper_report(tracker: Any, parent_run_id: str, out: Path, opts: dict[str, Any]) -> str:
@@ -148,4 +187,4 @@ def _prefect_artifact(markdown: str) -> None:
         stage_logger().warning("could not create the Prefect artifact: %s", e)
 
 
-__all__ = ["SUMMARY_KEY", "mean_over_seeds", "report"]
+__all__ = ["NOTE_TAG", "SUMMARY_KEY", "mean_over_seeds", "report", "summary_metrics"]

@@ -16,7 +16,7 @@ result}``); the only I/O is reading the per-item records of a one-seed Δ. No Pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from eval.stats import Interval, stratified_paired_bootstrap, t_interval
@@ -115,44 +115,116 @@ def _fmt(c: Cell | None) -> str:
     return f"{c.mean:.1f}{iv} (n={c.n})"
 
 
-def _fmt_delta(d: Interval | None, plain: float) -> str:
-    if d is None or d.lo is None or d.hi is None:
-        return f"{plain:+.1f}"
-    return f"{d.mean:+.1f} [{d.lo:+.1f}, {d.hi:+.1f}]"
+@dataclass(frozen=True)
+class Delta:
+    """Δ vs Base of one cell (accuracy points) with its 95 % interval (``lo``/``hi`` None when
+    it cannot be computed) and how the interval was made."""
+
+    mean: float
+    lo: float | None
+    hi: float | None
+    how: str
 
 
-def student_table(by_method: dict[str, dict[str, dict[str, Any]]], by: str = "family") -> str:
-    """Plain-text table of one student (see the module docstring)."""
+@dataclass(frozen=True)
+class Row:
+    """One method of a student's table: its cells and Δ vs Base per group (Base has no Δ)."""
+
+    method: str
+    label: str
+    seeds: int
+    cells: dict[str, Cell]
+    deltas: dict[str, Delta]
+
+
+def student_rows(by_method: dict[str, dict[str, dict[str, Any]]], by: str = "family") -> tuple[list[str], list[Row]]:
+    """``(groups, rows)`` of one student: Base first, then the methods in sweep order."""
     from zppo_core.config import METHOD_LABELS
 
     table = {m: cells(per_seed, by) for m, per_seed in by_method.items()}
     groups = sorted({g for c in table.values() for g in c})
     base = table.get(BASE, {})
-    header = ["method", "seeds", *groups, *([f"Δ {g}" for g in groups] if base else [])]
     rows = []
     for m in sorted(table, key=lambda x: (x != BASE, list(by_method).index(x))):
         c = table[m]
-        seeds = max((x.seeds for x in c.values()), default=0)
-        row = ["Base" if m == BASE else METHOD_LABELS.get(m, m), "-" if m == BASE else str(seeds)]
-        row += [_fmt(c.get(g)) for g in groups]
-        if base:
-            row += ["" if m == BASE or g not in c or g not in base else
-                    _fmt_delta(delta_interval(by_method[m], by_method[BASE], g, by), c[g].mean - base[g].mean)
-                    for g in groups]
-        rows.append(row)
+        deltas = {}
+        for g in groups if base and m != BASE else ():
+            if g in c and g in base:
+                d = delta_interval(by_method[m], by_method[BASE], g, by)
+                plain = c[g].mean - base[g].mean
+                deltas[g] = Delta(d.mean, d.lo, d.hi, d.method) if d is not None else Delta(plain, None, None, "none")
+        rows.append(Row(m, "Base" if m == BASE else METHOD_LABELS.get(m, m),
+                        max((x.seeds for x in c.values()), default=0), c, deltas))
+    return groups, rows
+
+
+def _fmt_d(d: Delta | None) -> str:
+    if d is None:
+        return ""
+    return f"{d.mean:+.1f}" if d.lo is None or d.hi is None else f"{d.mean:+.1f} [{d.lo:+.1f}, {d.hi:+.1f}]"
+
+
+def _cells_of(groups: list[str], rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    has_base = any(r.method == BASE for r in rows)
+    header = ["method", "seeds", *groups, *([f"Δ {g}" for g in groups] if has_base else [])]
+    body = [[r.label, "-" if r.method == BASE else str(r.seeds), *(_fmt(r.cells.get(g)) for g in groups),
+             *([_fmt_d(r.deltas.get(g)) for g in groups] if has_base else [])] for r in rows]
+    return header, body
+
+
+def student_table(by_method: dict[str, dict[str, dict[str, Any]]], by: str = "family") -> str:
+    """Plain-text table of one student (see the module docstring)."""
+    header, rows = _cells_of(*student_rows(by_method, by))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
+
+
+def student_markdown(by_method: dict[str, dict[str, dict[str, Any]]], by: str = "family") -> str:
+    """The same table as GitHub Markdown."""
+    header, rows = _cells_of(*student_rows(by_method, by))
+    line = lambda r: "| " + " | ".join(v or " " for v in r) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(r) for r in rows)])
+
+
+LEGEND = ("average accuracy % per {by}, n = items scored, [95% interval over seeds]; Δ = vs Base "
+          "[95% interval: over seeds, or paired bootstrap over items with one seed]")
 
 
 def summary_text(result: dict[str, Any], by: str = "family") -> str:
     """Every student's table, titled; accuracy in percent."""
     parts = []
     for student, by_method in result.get("evals", {}).items():
-        parts.append(f"{student}  (average accuracy % per {by}, n = items scored, [95% interval over seeds]; "
-                     f"Δ = vs Base [95% interval: over seeds, or paired bootstrap over items with one seed])\n"
-                     f"{student_table(by_method, by)}")
+        parts.append(f"{student}  ({LEGEND.format(by=by)})\n{student_table(by_method, by)}")
     return "\n\n".join(parts)
 
 
-__all__ = ["Cell", "cells", "delta_interval", "student_table", "summary_text"]
+def summary_markdown(evals: dict[str, Any], plots: list[str] = ()) -> str:
+    """``summary.md``: per student the per-family and the per-benchmark table (n, Δ vs Base and
+    its interval), then the figures (``plots``: file names beside it)."""
+    parts = ["# ZPPO pipeline summary"]
+    for student, by_method in evals.items():
+        parts.append(f"## {student}")
+        for by in ("family", "benchmark"):
+            parts.append(f"### Per {by}\n\n{LEGEND.format(by=by)}.\n\n{student_markdown(by_method, by)}")
+    if plots:
+        parts.append("## Figures\n\n" + "\n".join(f"![{p}]({p})" for p in plots))
+    return "\n\n".join(parts) + "\n"
+
+
+def summary_json(evals: dict[str, Any]) -> dict[str, Any]:
+    """``summary.json``: ``{student: {by: {method: {group: {mean, interval, n, seeds, delta}}}}}``."""
+    out: dict[str, Any] = {}
+    for student, by_method in evals.items():
+        out[student] = {}
+        for by in ("family", "benchmark"):
+            _groups, rows = student_rows(by_method, by)
+            out[student][by] = {r.method: {g: {"mean": c.mean, "interval": list(c.interval) if c.interval else None,
+                                               "n": c.n, "seeds": c.seeds,
+                                               "delta": asdict(r.deltas[g]) if g in r.deltas else None}
+                                           for g, c in r.cells.items()} for r in rows}
+    return out
+
+
+__all__ = ["Cell", "Delta", "Row", "cells", "delta_interval", "student_markdown", "student_rows", "student_table",
+           "summary_json", "summary_markdown", "summary_text"]

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import warnings
+from typing import Any
 
 #: set to "1" by ``--verbose`` (subprocesses then keep every third-party line)
 VERBOSE_ENV = "ZPPO_VERBOSE"
@@ -109,5 +110,38 @@ class ProgressLine:
         self.emit(progress_text(self.label, done, total, self.unit, self.clock() - self.t0, self.start))
 
 
-__all__ = ["QUIET_ENV", "VERBOSE_ENV", "ProgressLine", "configure", "eta_seconds", "format_duration",
+class Tee:
+    """A text stream writing to ``stream`` and appending to ``log`` (an open file): the console
+    of a run, kept in its folder (``zppo pipeline`` -> ``<output>/console.log``)."""
+
+    def __init__(self, stream: Any, log: Any) -> None:
+        self.stream, self.log = stream, log
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        try:
+            self.log.write(text)
+            self.log.flush()
+        except (OSError, ValueError):  # disk full, or closed at exit: the console still works
+            pass
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ... of the console
+        return getattr(self.stream, name)
+
+
+def keep_console(path: Any) -> None:
+    """From now on ``sys.stdout`` and ``sys.stderr`` also append to ``path`` (with a header line)."""
+    import datetime
+    import sys
+
+    log = open(path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 - open for the process
+    log.write(f"\n===== {datetime.datetime.now().isoformat(timespec='seconds')} {' '.join(sys.argv)}\n")
+    sys.stdout, sys.stderr = Tee(sys.stdout, log), Tee(sys.stderr, log)
+
+
+__all__ = ["QUIET_ENV", "VERBOSE_ENV", "ProgressLine", "Tee", "configure", "keep_console", "eta_seconds", "format_duration",
            "is_verbose", "progress_text"]

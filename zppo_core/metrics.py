@@ -170,6 +170,11 @@ PIPELINE_METRICS: dict[str, MetricSpec] = {
         "accuracy of a (student, method, seed) training run or a base run on one benchmark; one section "
         "`eval/acc` in the UI, one column per benchmark in the compare view", "percent 0-100"
     ),
+    "summary/<student>/<method>/<family>": MetricSpec(
+        "pipeline parent run: mean accuracy over the family's benchmarks and seeds of (student, method) "
+        "(`summary.md`'s cell; method `base` = the untrained student)", "percent 0-100"),
+    "summary/<student>/<method>/delta/<family>": MetricSpec(
+        "pipeline parent run: Δ vs Base of that cell (its interval is in summary.json)", "accuracy points"),
     "eval/family_avg/<family>": MetricSpec(
         "mean accuracy over the family's evaluated (not skipped) benchmarks, on the same runs", "percent 0-100"
     ),

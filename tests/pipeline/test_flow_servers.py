@@ -31,7 +31,7 @@ def pipeline_run(tmp_path_factory, prefect_server, mlflow_server):
                         overrides={"tracking.tracking_uri": mlflow_server, "tracking.experiment": "zppo-test"})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads((out / "report" / "pipeline_result.json").read_text())
-    return {"out": out, "stdout": proc.stdout, "result": result}
+    return {"out": out, "stdout": proc.stdout, "stderr": proc.stderr, "result": result}
 
 
 def _client(uri: str):
@@ -48,6 +48,25 @@ def test_cli_prints_table_and_ui_command(pipeline_run, mlflow_server):
     assert "MLflow UI:" in text
     assert f"Compare runs in MLflow: {mlflow_server}/#/compare-runs?runs=%5B%22" in text  # encoded
     assert f"Report (tables beside the paper's numbers, plots): {pipeline_run['out'] / 'report'}" in text
+    assert text.count("ZPPO pipeline finished") == 1
+    header = [ln for ln in (text + pipeline_run.get("stderr", "")).splitlines() if ln.startswith("method  seeds")]
+    assert len(header) == 1, header  # the table once (not also in the flow's log)
+    console = (pipeline_run["out"] / "console.log").read_text()
+    assert "ZPPO pipeline finished" in console and "Task run 'curate" in console  # the console, kept
+
+
+def test_summary_file_and_the_parent_runs_description(pipeline_run, mlflow_server):
+    report = pipeline_run["out"] / "report"
+    md = (report / "summary.md").read_text()
+    assert "### Per family" in md and "### Per benchmark" in md and "| +ZPPO |" in md and "Δ LLM" in md
+    data = json.loads((report / "summary.json").read_text())
+    zppo = data["builtin:tiny-qwen3.5-vl"]["family"]["zppo"]["LLM"]
+    assert zppo["delta"] is not None and zppo["n"] == 4
+    parent = _client(mlflow_server).get_run(pipeline_run["result"]["parent_run_id"])
+    assert parent.data.tags["mlflow.note.content"] == md[:5000]  # the run page's description
+    assert parent.data.metrics["summary/builtin_tiny-qwen3.5-vl/zppo/LLM"] == zppo["mean"]
+    assert _client(mlflow_server).get_experiment_by_name("zppo-test").tags["mlflow.experimentKind"] == \
+        "custom_model_development"
 
 
 def test_prefect_server_has_the_completed_flow_run(pipeline_run, prefect_server):

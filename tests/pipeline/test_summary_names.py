@@ -75,6 +75,28 @@ def test_one_seed_delta_is_a_paired_bootstrap_over_items_per_benchmark(tmp_path)
     assert table[3].split()[-6:] == ["+100.0", "[+100.0,", "+100.0]", "+0.0", "[+0.0,", "+0.0]"]
 
 
+def test_summary_files_hold_both_tables_and_the_parent_metrics():
+    from tasks.report import summary_metrics
+    from tasks.summary import summary_json, summary_markdown
+
+    evals = {"builtin:tiny": EVALS}
+    md = summary_markdown(evals, ["accuracy_by_family_tiny.png", "reward_curves.png"])
+    assert md.startswith("# ZPPO pipeline summary\n\n## builtin:tiny\n\n### Per family")
+    assert "| method | seeds | LLM | VLM | Δ LLM | Δ VLM |" in md and "### Per benchmark" in md
+    assert "| +ZPPO | 2 | 30.0 (n=5) | 65.0 [1.5, 128.5] (n=40) | +0.0 | +15.0 [-48.5, +78.5] |" in md
+    assert "| A | B | C | Δ A | Δ B | Δ C |" in md  # the per-benchmark table
+    assert "![reward_curves.png](reward_curves.png)" in md
+    data = summary_json(evals)
+    vlm = data["builtin:tiny"]["family"]["zppo"]["VLM"]
+    assert (vlm["mean"], vlm["n"], vlm["seeds"]) == (65.0, 40, 2)
+    assert vlm["delta"]["mean"] == 15.0 and round(vlm["delta"]["lo"], 1) == -48.5
+    assert data["builtin:tiny"]["family"]["base"]["VLM"]["delta"] is None
+    assert summary_metrics(data) == {"summary/builtin_tiny/base/LLM": 30.0, "summary/builtin_tiny/base/VLM": 50.0,
+                                     "summary/builtin_tiny/zppo/LLM": 30.0, "summary/builtin_tiny/zppo/VLM": 65.0,
+                                     "summary/builtin_tiny/zppo/delta/LLM": 0.0,
+                                     "summary/builtin_tiny/zppo/delta/VLM": 15.0}
+
+
 def test_names_lead_with_what_differs():
     lab = labels("builtin:tiny-qwen3.5-vl", "zppo", 0)
     assert run_name(lab) == "zppo · tiny-qwen3.5-vl · s0"
