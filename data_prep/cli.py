@@ -19,7 +19,9 @@ from zppo_core.config import SYNTHETIC_WORLDS, CurationConfig, load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
+    from zppo_core.cli_args import add_output
+
+    add_output(parser, "output folder (required)")
     parser.add_argument("--vero", help="Vero-600k: local folder/file of parquet or hub id")
     parser.add_argument("--mmfr", help="MMFineReason-SFT-586K: local folder/file of parquet or hub id")
     parser.add_argument("--synthetic", action="store_true", help="generate both sources offline first")
@@ -72,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from data_prep.curate import run_curation
 
     cfg = resolve_config(args)
-    out = Path(args.out)
+    if not args.output:
+        from zppo_core.errors import UserError
+
+        raise UserError("--output FOLDER is required (where zppo77k.parquet and the report go)")
+    out = Path(args.output)
     progress = None if args.quiet else _RichProgress()
     ctx = progress.bar if progress else _Null()
     from zppo_core.errors import check_local_path

@@ -1,7 +1,7 @@
 """``zppo eval``: list the registry or evaluate one model on benchmarks.
 
     zppo eval --list
-    zppo eval --model builtin:tiny-qwen3.5-vl --benchmarks OfflineVLM,OfflineVideo --out runs/eval \\
+    zppo eval --model builtin:tiny-qwen3.5-vl --benchmarks OfflineVLM,OfflineVideo --output runs/eval \\
         [--max-items N] [--config configs/tiny.yaml] [--set eval.batch_size=8 ...] [--data-dir DIR]
 
 Exit codes: 0 done; 1 a benchmark named one by one had no data; 2 bad arguments or config; 3 the
@@ -21,7 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model spec (builtin:..., HF id or local folder)")
     p.add_argument("--benchmarks", default="", help="comma list: abbreviations, VLM/LLM/Video, all, offline "
                                                     "(default: eval.benchmarks of the config)")
-    p.add_argument("--out", default="runs/eval", help="output folder")
+    from zppo_core.cli_args import add_output
+
+    add_output(p, "output folder (default: runs/eval)", default="runs/eval")
     p.add_argument("--max-items", type=int, default=None, help="first N items per benchmark")
     p.add_argument("--config", default=None, help="YAML config (paper defaults when omitted)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from zppo_core.locks import FolderBusy, folder_lock
 
     try:
-        with folder_lock(args.out, "zppo eval"):
+        with folder_lock(args.output, "zppo eval"):
             results = _evaluate_all(args, cfg, benches)
     except FolderBusy as e:
         print(format_error("eval", e))
@@ -96,12 +98,12 @@ def _evaluate_all(args: argparse.Namespace, cfg: Any, benches: list[Any]) -> dic
     results = {}
     for b in benches:
         line = ProgressLine(f"eval {b.abbr}", "items", lambda t: print(t, flush=True))
-        r = evaluate(args.model, b, args.out, eval_cfg=cfg.eval, model_cfg=cfg.model, max_items=args.max_items,
+        r = evaluate(args.model, b, args.output, eval_cfg=cfg.eval, model_cfg=cfg.model, max_items=args.max_items,
                      data_dir=args.data_dir, progress=line.update)
         results[b.abbr] = r
         acc = "skipped: " + r["skipped"] if r["skipped"] else f"{r['accuracy']:.1f} (n={r['n']})"
         print(f"{b.abbr:<12} {acc}")
-    (Path(args.out) / "summary.json").write_text(json.dumps(redact(results), indent=2, default=str))
+    (Path(args.output) / "summary.json").write_text(json.dumps(redact(results), indent=2, default=str))
     offline = all(b.offline for b in benches)
     print(family_table({"model": results}, offline=offline))
     return results

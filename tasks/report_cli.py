@@ -19,14 +19,17 @@ from eval.bootstrap import PAPER_RESAMPLES
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN", help="MLflow run ids (a pipeline run stands for its children)")
     p.add_argument("--tracking-uri", default="",
-                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the store of --output-dir)")
-    p.add_argument("--output-dir", default="", help="a pipeline output folder whose local store (mlruns/) to read")
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the store of --run-folder)")
+    from zppo_core.cli_args import add_output, add_renamed
+
+    add_renamed(p, "--run-folder", ("--output-dir",), default="",
+                help="a pipeline run folder whose local store (mlruns/) to read")
     p.add_argument("--pair", action="append", default=[], metavar="A:B",
                    help="bootstrap A - B (method names, e.g. zppo:grpo_replay); repeatable; "
                         "default: ZPPO against every other method")
     p.add_argument("--resamples", type=int, default=PAPER_RESAMPLES, help="bootstrap resamples (paper: 10,000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
-    p.add_argument("--out", default="report", help="folder for paper_report.md / .html / bootstrap.json")
+    add_output(p, "folder for paper_report.md / .html / bootstrap.json (default: report)", default="report")
     p.add_argument("--no-log", action="store_true", help="write the files only, log nothing to MLflow")
 
 
@@ -35,11 +38,11 @@ def _tracking_uri(args: argparse.Namespace) -> str:
 
     if args.tracking_uri:
         return args.tracking_uri
-    if args.output_dir:
-        return default_tracking_uri(args.output_dir)
+    if args.run_folder:
+        return default_tracking_uri(args.run_folder)
     env = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not env:
-        raise ValueError("no MLflow store: pass --tracking-uri or --output-dir (or set MLFLOW_TRACKING_URI)")
+        raise ValueError("no MLflow store: pass --tracking-uri or --run-folder (or set MLFLOW_TRACKING_URI)")
     return env
 
 
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, KeyError) as e:
         print(f"zppo report: {e}", file=sys.stderr)
         return 2
-    files = write_report(rep, args.out, accs)
+    files = write_report(rep, args.output, accs)
     print(rep.markdown)
     for f in files:
         print(f"wrote {f}", file=sys.stderr)

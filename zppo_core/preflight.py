@@ -121,14 +121,18 @@ class Probe:
 
 # -- individual checks -------------------------------------------------------------------------
 def check_output(output_dir: str | Path) -> Check:
-    out = Path(output_dir)
+    """Whether ``output_dir`` can be written, without creating it (``zppo doctor`` leaves no
+    trace): a scratch file in the folder, or in its nearest existing parent, made and removed."""
+    out = Path(output_dir).absolute()
+    probe_dir = next((p for p in (out, *out.parents) if p.exists()), out.anchor)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".preflight-"):
+        if not Path(probe_dir).is_dir():
+            raise NotADirectoryError(20, "not a folder", str(probe_dir))
+        with tempfile.NamedTemporaryFile(dir=probe_dir, prefix=".preflight-"):
             pass
     except OSError as e:
-        return Check("output", False, f"output folder {out} is not writable ({e.strerror or e})")
-    return Check("output", True, f"{out} writable")
+        return Check("output", False, f"output folder {output_dir} is not writable ({e.strerror or e})")
+    return Check("output", True, f"{output_dir} writable" + ("" if out.exists() else " (created by the run)"))
 
 
 def spec_problem(spec: str, role: str, probe: Probe, repo_type: str = "model") -> str | None:

