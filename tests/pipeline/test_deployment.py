@@ -28,7 +28,7 @@ def test_deploy_and_run_tiny_deployment(tmp_path, prefect_server):
     assert made.returncode == 0 or "already exists" in made.stdout + made.stderr, made.stdout + made.stderr
     dep = _prefect(["--no-prompt", "deploy", "--all"], env, timeout=300)
     assert dep.returncode == 0, dep.stdout[-3000:] + dep.stderr[-3000:]
-    assert "zppo-full/tiny" in dep.stdout and "zppo-full/qwen-sweep" in dep.stdout
+    assert all(f"zppo-full/{d}" in dep.stdout for d in ("tiny", "qwen-sweep", "miniature")), dep.stdout[-2000:]
 
     wlog = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen([str(VENV_BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1"],

@@ -4,6 +4,7 @@ classification, launcher commands, plots, seed averaging. No Prefect engine, no 
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 import pytest
 
@@ -214,3 +215,14 @@ def test_tracker_opens_on_runs_and_keeps_artifacts_beside_its_store(tmp_path, mo
     assert not (cwd / "mlruns").exists() and list((tmp_path / "store" / "artifacts").rglob("a.txt"))
     t.client.delete_experiment_tag(t.experiment_id, EXPERIMENT_KIND_TAG)  # an experiment from before
     assert Tracker(uri, "exp").client.get_experiment(t.experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
+
+
+def test_every_deployment_names_a_config_that_exists():
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    deps = {d["name"]: d["parameters"] for d in yaml.safe_load((repo / "prefect.yaml").read_text())["deployments"]}
+    assert {"qwen-sweep", "tiny", "miniature"} <= set(deps)
+    for name, params in deps.items():
+        path = repo / (params.get("config") or f"configs/{params['profile']}.yaml")
+        assert path.exists(), f"deployment {name}: {path} missing"
