@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default=None, help="run folder (default: the config's output_dir)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted config override (YAML value), repeatable: --set schedule.total_steps=2")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (stages, training and evaluation jobs, GPUs, servers, steps) and exit; "
+                        "starts and writes nothing")
 
 
 def _csv(s: str | None) -> list[str] | None:
@@ -98,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_per_lane_overrides(overrides)  # before anything starts
     cfg = resolve_config(args.config, None if args.config else args.profile, overrides)
+    if args.dry_run:
+        print(dry_run(args, cfg))
+        return 0
     out = Path(cfg.output_dir).resolve()
     from zppo_core.locks import FolderBusy, folder_lock
 
@@ -108,6 +114,19 @@ def run(args: argparse.Namespace) -> int:
     except FolderBusy as e:
         print(f"zppo pipeline: {e}", file=sys.stderr)
         return 3
+
+
+def dry_run(args: argparse.Namespace, cfg: Any) -> str:
+    """The plan of the run these arguments describe (:mod:`flows.plan`)."""
+    from flows.plan import build_plan, format_plan
+    from flows.profiles import sweep_benchmarks, sweep_of
+    from zppo_core.config import replace
+
+    extra = {k: v for k, v in (("model.teacher", args.teacher), ("eval.benchmarks", _csv(args.benchmarks))) if v}
+    cfg = replace(cfg, **extra) if extra else cfg
+    st, me, se = sweep_of(cfg, _csv(args.students), _csv(args.methods), [int(s) for s in _csv(args.seeds) or []] or None)
+    sweep = {"students": st, "methods": me, "seeds": se, "benchmarks": sweep_benchmarks(cfg)}
+    return f"zppo pipeline --dry-run: {cfg.name} -> {cfg.output_dir}\n" + format_plan(build_plan(cfg, sweep))
 
 
 def interrupt_kept(out: Path, executor: str) -> str:

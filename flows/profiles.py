@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zppo_core.config import Config, ConfigError, load_config
+from zppo_core.config import METHODS, Config, ConfigError, load_config
 
 #: the repository root (configs/ lives there)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,28 @@ def refuse_per_lane_overrides(overrides: dict[str, Any]) -> None:
         raise ConfigError("; ".join(f"--set {k}: the pipeline sets it per run ({PER_LANE_KEYS[k]})" for k in refused))
 
 
+def sweep_of(cfg: Config, students: list[str] | None, methods: list[str] | None,
+           seeds: list[int] | None) -> tuple[list[str], list[str], list[int]]:
+    """``(students, methods, seeds)`` of a run: the arguments, else the config's ``pipeline``."""
+    st = list(students or cfg.pipeline.students or [cfg.model.student])
+    me = list(methods or cfg.pipeline.methods)
+    se = [int(s) for s in (seeds or cfg.pipeline.seeds or [cfg.schedule.seed])]
+    bad = [m for m in me if m not in METHODS]
+    if bad:
+        raise ConfigError(f"methods: unknown {bad}; choose from {sorted(METHODS)}")
+    return st, me, se
+
+
+def sweep_benchmarks(cfg: Config) -> list[str]:
+    """The registry abbreviations ``eval.benchmarks`` names (families, ``all``, ``offline``)."""
+    from eval.registry import select
+
+    try:
+        return [b.abbr for b in select(cfg.eval.benchmarks)]
+    except KeyError as e:
+        raise ConfigError(f"eval.benchmarks: {e.args[0]}") from None
+
+
 def resolve_config(config: str | None, profile: str | None, overrides: dict[str, Any] | None) -> Config:
     """``profile`` ``tiny`` -> ``configs/tiny.yaml``; ``config`` is a YAML path (repo-relative ok)."""
     if not config and not profile:
@@ -40,4 +62,4 @@ def resolve_config(config: str | None, profile: str | None, overrides: dict[str,
     return load_config(path, overrides or {})
 
 
-__all__ = ["PER_LANE_KEYS", "REPO_ROOT", "refuse_per_lane_overrides", "resolve_config"]
+__all__ = ["PER_LANE_KEYS", "REPO_ROOT", "refuse_per_lane_overrides", "resolve_config", "sweep_benchmarks", "sweep_of"]

@@ -28,39 +28,19 @@ from prefect.states import Failed
 from tasks.common import TrackCtx, labels, run_name, slug, stage_tag
 from tasks.curate import curate
 from tasks.evaluate import eval_flow_for
-from flows.profiles import refuse_per_lane_overrides, resolve_config
+from flows.profiles import refuse_per_lane_overrides, resolve_config, sweep_benchmarks, sweep_of
 from tasks.hashing import git_sha, path_fingerprint, stable_hash
 from tasks.preflight import preflight
 from tasks.report import report
 from tasks.tracking import artifact_root, compare_url, resolve_tracking_uri, run_params, ui_base
 from tasks.train import train
-from zppo_core.config import METHODS, Config, ConfigError, dump_config, replace
+from zppo_core.config import Config, ConfigError, dump_config, replace
 from zppo_core.locks import folder_lock
 from zppo_core.preflight import PreflightError
 from zppo_core.redact import SECRETS_ENV, install_log_redaction, masked_values, redact, secrets_from_env, unmask
 
 BASE = "base"
 T = TypeVar("T")
-
-
-def _sweep(cfg: Config, students: list[str] | None, methods: list[str] | None,
-           seeds: list[int] | None) -> tuple[list[str], list[str], list[int]]:
-    st = list(students or cfg.pipeline.students or [cfg.model.student])
-    me = list(methods or cfg.pipeline.methods)
-    se = [int(s) for s in (seeds or cfg.pipeline.seeds or [cfg.schedule.seed])]
-    bad = [m for m in me if m not in METHODS]
-    if bad:
-        raise ConfigError(f"methods: unknown {bad}; choose from {sorted(METHODS)}")
-    return st, me, se
-
-
-def _benchmarks(cfg: Config) -> list[str]:
-    from eval.registry import select
-
-    try:
-        return [b.abbr for b in select(cfg.eval.benchmarks)]
-    except KeyError as e:
-        raise ConfigError(f"eval.benchmarks: {e.args[0]}") from None
 
 
 _WATCHED: set[int] = set()
@@ -141,8 +121,8 @@ def _resolve(config: str | None, profile: str | None, students: list[str] | None
     if output_dir:
         ov["output_dir"] = output_dir
     cfg = resolve_config(config, profile, ov)
-    st, me, se = _sweep(cfg, students, methods, seeds)
-    return cfg, {"students": st, "methods": me, "seeds": se, "benchmarks": _benchmarks(cfg)}
+    st, me, se = sweep_of(cfg, students, methods, seeds)
+    return cfg, {"students": st, "methods": me, "seeds": se, "benchmarks": sweep_benchmarks(cfg)}
 
 
 @flow(name="zppo-full", result_serializer="json")

@@ -132,3 +132,17 @@ def test_one_output_flag_and_the_old_spelling_with_a_deprecation_line(command, c
     assert p.parse_args([*head, "--out", "o2"]).output == "o2"
     assert capsys.readouterr().err == f"zppo {command}: warning: --out is deprecated; use --output\n"
     assert "--out " not in p.format_help() and "--output" in p.format_help()  # the old one is hidden
+
+
+def test_pipeline_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["pipeline", "--profile", "slurm-local", "--output", str(out), "--methods", "zppo",
+                 "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert not out.exists()
+    assert "executor: slurm (4 run(s) of the sweep at once)" in text
+    assert "trainings: 1 x 4 steps (32 plain rollouts per step, more on hard questions) = 4 steps in all" in text
+    jobs = [ln.split(None, 2) for ln in text.splitlines() if ln.startswith("  ") and not ln.strip().startswith("serves")]
+    assert jobs == [["eval", "builtin:tiny-qwen3.5-vl/base", "slurm: 2 one-node CPU job(s), one worker each"],
+                    ["train", "builtin:tiny-qwen3.5-vl/zppo/s0", "slurm: one job of 2 CPU node(s), one rank each"],
+                    ["eval", "builtin:tiny-qwen3.5-vl/zppo/s0", "slurm: 2 one-node CPU job(s), one worker each"]]
