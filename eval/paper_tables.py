@@ -127,21 +127,35 @@ def _our_avg(accs: Accs, benches: list[str]) -> tuple[float | None, str]:
     return avg, tag
 
 
+def _measured(sr: StudentResults, benches: list[str]) -> list[str]:
+    """The benchmarks of ``benches`` with a number in the table: ours for some method, or the
+    paper's for the student's size (the paper's layout, its number beside our "–")."""
+    size = None if sr.offline else sr.paper_size
+    paper = PAPER_RESULTS.get(size or "", {})
+    return [a for a in benches if any(accs.get(a) is not None for accs in sr.methods.values())
+            or any(paper.get(m, {}).get(a) is not None for m in sr.methods)]
+
+
 def benchmark_table(sr: StudentResults, families: tuple[str, ...], title: str) -> Table:
-    """Per-benchmark table (Tab. 1/10 or 2/11 layout) of one student over ``families``."""
+    """Per-benchmark table (Tab. 1/10 or 2/11 layout) of one student over ``families``; a
+    benchmark, or a whole family, with no number (ours or the paper's) gets no column; the
+    family average says how many of its benchmarks it covers: ``(k/N)``."""
     size, offline = (None if sr.offline else sr.paper_size), sr.offline
     header, cols = ["Method"], []
     for fam in families:
         benches = family_benchmarks(fam, offline)
-        header += [*benches, f"{fam} Avg", f"{fam} Δ Base"]
-        cols.append((fam, benches))
+        shown = _measured(sr, benches)
+        if not shown:
+            continue
+        header += [*shown, f"{fam} Avg", f"{fam} Δ Base"]
+        cols.append((fam, benches, shown))
     base = sr.methods.get(BASE)
     rows = []
     for m in ordered(list(sr.methods)):
         accs, paper = sr.methods[m], PAPER_RESULTS.get(size or "", {}).get(m, {})
         row = [label(m) + (f" ×{sr.seeds[m]} seeds" if sr.seeds.get(m, 1) > 1 else "")]
-        for fam, benches in cols:
-            row += [_cell(accs.get(a), paper.get(a)) for a in benches]
+        for fam, benches, shown in cols:
+            row += [_cell(accs.get(a), paper.get(a)) for a in shown]
             avg, tag = _our_avg(accs, benches)
             p_avg = paper_family_avg(size, m, fam)
             row.append(_cell(avg, p_avg) + tag)
@@ -166,16 +180,17 @@ def tab_number(size: str | None, family_layout: str) -> str:
 def family_average_table(students: list[StudentResults]) -> Table:
     """Tab. 4 layout: family averages per student size of the Tab. 4 methods we have."""
     header, rows = ["Method"], []
-    for sr in students:
-        header += [f"{sr.student} {fam}" for fam in ("LLM", "VLM", "Video")]
+    # (student, family) columns some method has a number for: no empty column
+    cols = [(sr, fam) for sr in students for fam in ("LLM", "VLM", "Video")
+            if _measured(sr, family_benchmarks(fam, sr.offline))]
+    header += [f"{sr.student} {fam}" for sr, fam in cols]
     present = [m for m in TAB4_METHODS if any(m in sr.methods for sr in students)]
     for m in present:
         row = [label(m)]
-        for sr in students:
+        for sr, fam in cols:
             size = None if sr.offline else sr.paper_size
-            for fam in ("LLM", "VLM", "Video"):
-                ours = _our_avg(sr.methods[m], family_benchmarks(fam, sr.offline))[0] if m in sr.methods else None
-                row.append(_cell(ours, paper_family_avg(size, m, fam)))
+            ours = _our_avg(sr.methods[m], family_benchmarks(fam, sr.offline))[0] if m in sr.methods else None
+            row.append(_cell(ours, paper_family_avg(size, m, fam)))
         rows.append(row)
     return Table("Family averages (Tab. 4 layout: Hint / Prefix vs BCQ)", header, rows,
                  "cells: ours (paper); the paper reports Tab. 4 for 0.8B and 2B, other sizes use its per-benchmark averages")
@@ -211,18 +226,35 @@ def bootstrap_rows(sr: StudentResults, pairs: list[tuple[str, str]], resamples: 
             if ours is None:
                 continue
             paper = _boot(pa, pb, benches, resamples, seed) if pa and pb else None
-            out.append({"student": sr.student, "a": a, "b": b, "family": fam, "ours": ours, "paper": paper})
+            out.append({"student": sr.student, "a": a, "b": b, "family": fam, "ours": ours, "paper": paper,
+                        "family_size": len(benches)})
     return out
 
 
+#: fewer paired benchmarks than this and a benchmark-resampling interval says little (a handful
+#: of values resampled): such rows are marked, never shown as if they were Tab. 14's
+MIN_BOOTSTRAP_BENCHMARKS = 5
+
+
+def _thin(r: dict[str, Any]) -> str:
+    n, full = r["ours"].n, r.get("family_size", r["ours"].n)
+    if n >= MIN_BOOTSTRAP_BENCHMARKS and n == full:
+        return ""
+    return f" ⚠ {n}/{full} benchmarks" + (" (too few for an interval)" if n < MIN_BOOTSTRAP_BENCHMARKS else "")
+
+
 def bootstrap_table(records: list[dict[str, Any]], resamples: int) -> Table:
-    rows = [[r["student"], f"{label(r['a'])} − {label(r['b'])}", r["family"], r["ours"].format(),
+    rows = [[r["student"], f"{label(r['a'])} − {label(r['b'])}", r["family"], r["ours"].format() + _thin(r),
              r["paper"].format() if r["paper"] else "–"] for r in records]
+    thin = any(_thin(r) for r in records)
+    note = ("paper column: the same bootstrap on the paper's per-benchmark numbers of that student size (its whole "
+            "family, as in Tab. 14)")
+    if thin:
+        note += (f"; ⚠ k/N: ours resamples only the k benchmarks evaluated of the family's N (Tab. 14 resamples "
+                 f"all N); under {MIN_BOOTSTRAP_BENCHMARKS} the interval is not meaningful")
     return Table(
         f"Benchmark-resampling bootstrap (Tab. 14 layout; {resamples:,} resamples, 95 % percentile CI, wins/n)",
-        ["Student", "Pair (A − B)", "Family", "ours Δ [CI] (wins)", "paper Δ [CI] (wins)"], rows,
-        "paper column: the same bootstrap on the paper's per-benchmark numbers of that student size (its whole family, as in Tab. 14)",
-    )
+        ["Student", "Pair (A − B)", "Family", "ours Δ [CI] (wins)", "paper Δ [CI] (wins)"], rows, note)
 
 
 def to_markdown(t: Table) -> str:

@@ -75,3 +75,21 @@ def test_default_pairs():
     assert default_pairs(["zppo", "base", "grpo"]) == [("zppo", "base"), ("zppo", "grpo")]
     assert default_pairs(["grpo", "base"]) == [("grpo", "base")]
     assert default_pairs(["grpo"]) == []
+
+
+def test_offline_report_has_no_empty_column_and_flags_a_thin_bootstrap():
+    """The demo's case: offline benchmarks, no paper numbers, one family evaluated. No column is
+    empty, and a bootstrap over 1 benchmark says so instead of looking like Tab. 14's."""
+    ours = {"base": {"OfflineLLM": 40.0}, "zppo": {"OfflineLLM": 55.0}}
+    rep = build_report([StudentResults("builtin:tiny-qwen3", ours)], resamples=100)
+    titles = [t.title for t in rep.tables]
+    assert not any(": VLM (" in t for t in titles)  # no VLM table: nothing measured there
+    llm = next(t for t in rep.tables if ": LLM + Video" in t.title)
+    assert llm.header == ["Method", "OfflineLLM", "LLM Avg", "LLM Δ Base"]  # no Video columns
+    tab4 = next(t for t in rep.tables if t.title.startswith("Family averages"))
+    assert tab4.header == ["Method", "builtin:tiny-qwen3 LLM"]
+    boot = next(t for t in rep.tables if t.title.startswith("Benchmark-resampling"))
+    row = next(r for r in boot.rows if r[2] == "LLM")
+    n_llm = len(by_family("LLM", offline=True))  # the offline LLM family; one of them evaluated
+    assert n_llm > 1 and row[3] == f"+15.00 [+15.00, +15.00] (1/1) ⚠ 1/{n_llm} benchmarks (too few for an interval)"
+    assert "under 5 the interval is not meaningful" in boot.note
