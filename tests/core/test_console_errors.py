@@ -83,10 +83,12 @@ class _R:
 
 def test_sample_rows_take_the_first_of_each_kind():
     rs = [_R("plain", "a", 1.0), _R("plain", "b", 0.0), _R("bcq", "b", 1.0), _R("plain", "c", 0.0), _R("ncq", "b", 0.0)]
-    rows = sample_rows(rs, lambda ids: "|".join(map(str, ids)), step=3, per_kind=2)
+    rows = sample_rows(rs, lambda ids: "|".join(map(str, ids)), step=3, per_kind=2, gold={"a": "42"})
     assert [(r["kind"], r["question_id"]) for r in rows] == [("plain", "a"), ("plain", "b"), ("bcq", "b"), ("ncq", "b")]
-    assert rows[0] == {"step": 3, "kind": "plain", "question_id": "a", "reward": 1.0, "finish_reason": "stop",
-                       "prompt": "1|2", "response": "3"}
+    assert rows[0] == {"step": 3, "kind": "plain", "reward": 1.0, "gold": "42", "response": "3", "prompt": "1|2",
+                       "question_id": "a", "finish_reason": "stop"}
+    assert list(rows[0]) == ["step", "kind", "reward", "gold", "response", "prompt", "question_id", "finish_reason"]
+    assert rows[1]["gold"] == ""  # not known: empty, never a guess
     assert collapse_runs("a<|image_pad|><|image_pad|><|image_pad|><|image_pad|>b<|x|>") == "a<|image_pad|>×4b<|x|>"
 
 

@@ -113,7 +113,8 @@ def test_mlflow_parent_nested_runs_metrics_and_artifacts(pipeline_run, mlflow_se
                 "samples/completions.json"} <= arts
         with open(c.download_artifacts(run.info.run_id, "samples/completions.json")) as f:
             samples = json.load(f)
-        assert {"step", "kind", "prompt", "response", "reward"} <= set(samples["columns"])
+        assert samples["columns"][:5] == ["step", "kind", "reward", "gold", "response"]  # readable order
+        assert all(row[3] for row in samples["data"])  # every sample shows its gold answer
         evals = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == run.info.run_id]
         assert sorted(r.data.tags["benchmark"] for r in evals) == ["OfflineLLM", "OfflineVLM"]
         assert sorted(r.info.run_name for r in evals) == [f"{b} · {method} · tiny-qwen3.5-vl · s0"

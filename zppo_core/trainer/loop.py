@@ -124,7 +124,7 @@ def _write_samples(parts: Parts, step: int, rollouts: list[Any]) -> None:
 
     tok = tokenizer_of(parts.processor)
     rows = sample_rows(rollouts, lambda ids: tok.decode(ids, skip_special_tokens=False), step,
-                       parts.cfg.tracking.samples_per_kind)
+                       parts.cfg.tracking.samples_per_kind, {q["id"]: q["answer"] for q in parts.questions})
     append_samples(parts.output_dir, rows)
 
 

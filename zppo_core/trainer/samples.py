@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,14 @@ def collapse_runs(text: str) -> str:
 
 
 def sample_rows(rollouts: Sequence[Any], decode: Callable[[list[int]], str], step: int,
-                per_kind: int) -> list[dict[str, Any]]:
-    """The first ``per_kind`` rollouts of each kind, in rollout order, as plain rows.
+                per_kind: int, gold: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The first ``per_kind`` rollouts of each kind, in rollout order, as plain rows whose columns
+    read left to right as a reader checks a sample: step, kind, reward, the gold answer, the
+    response, then the (long) prompt, the question id and the finish reason.
 
     ``rollouts``: :class:`zppo_core.trainer.batch.Rollout` (``kind``, ``question_id``,
-    ``prompt_ids``, ``response_ids``, ``reward``, ``finish_reason``); ``decode``: token ids -> text.
+    ``prompt_ids``, ``response_ids``, ``reward``, ``finish_reason``); ``decode``: token ids -> text;
+    ``gold``: question id -> gold answer ("" when unknown).
     """
     rows: list[dict[str, Any]] = []
     taken = dict.fromkeys(KINDS, 0)
@@ -38,9 +41,10 @@ def sample_rows(rollouts: Sequence[Any], decode: Callable[[list[int]], str], ste
         if taken.get(r.kind, per_kind) >= per_kind:
             continue
         taken[r.kind] += 1
-        rows.append({"step": step, "kind": r.kind, "question_id": r.question_id, "reward": float(r.reward),
-                     "finish_reason": r.finish_reason, "prompt": collapse_runs(decode(list(r.prompt_ids))),
-                     "response": decode(list(r.response_ids))})
+        rows.append({"step": step, "kind": r.kind, "reward": float(r.reward),
+                     "gold": str((gold or {}).get(r.question_id, "")), "response": decode(list(r.response_ids)),
+                     "prompt": collapse_runs(decode(list(r.prompt_ids))), "question_id": r.question_id,
+                     "finish_reason": r.finish_reason})
     return rows
 
 
