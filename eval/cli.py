@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,18 +51,26 @@ def run(args: argparse.Namespace) -> int:
     if args.no_judge:
         over["eval.use_judge"] = False
     cfg = load_config(args.config, over) if args.config else config_from_dict(Config().to_dict(), over)
-    why = spec_problem(args.model, "--model", Probe())
-    vllm = check_vllm(cfg, "eval", Probe())
-    if why or not vllm.ok:
-        raise PreflightError(why or f"vllm: {vllm.detail}")
-    if args.data_dir:
-        check_local_path(args.data_dir if args.data_dir.startswith((".", "/", "~")) else "./" + args.data_dir,
-                         "--data-dir")
     names = args.benchmarks or cfg.eval.benchmarks
-    try:
+    try:  # a typo in a benchmark name is the first thing to hear about
         benches = registry.select(names)
     except KeyError as e:
         raise UserError(e.args[0]) from None
+    why = spec_problem(args.model, "--model", Probe())
+    if why:
+        raise PreflightError(why)
+    vllm = check_vllm(cfg, "eval", Probe())
+    if not vllm.ok and not args.config and "model.student_backend" not in over:
+        # the paper's default backend is vLLM; a laptop without it evaluates with transformers
+        print(f"zppo eval: note: {vllm.detail}; evaluating with the transformers backend instead "
+              "(--set model.student_backend=vllm to require vLLM)", file=sys.stderr)
+        cfg = config_from_dict(cfg.to_dict(), {"model.student_backend": "transformers"})
+        vllm = check_vllm(cfg, "eval", Probe())
+    if not vllm.ok:
+        raise PreflightError(f"vllm: {vllm.detail} (or --set model.student_backend=transformers)")
+    if args.data_dir:
+        check_local_path(args.data_dir if args.data_dir.startswith((".", "/", "~")) else "./" + args.data_dir,
+                         "--data-dir")
     if args.data_dir and len(benches) != 1:
         raise UserError("--data-dir needs exactly one benchmark")
     from zppo_core.locks import FolderBusy, folder_lock

@@ -30,7 +30,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "train": Subcommand("zppo_core.trainer.cli", "run the ZPPO / GRPO trainer (Algorithm 1) in this process",
                         "zppo train --config configs/tiny.yaml --method zppo --output runs/tiny/train"),
     "eval": Subcommand("eval.cli", "evaluate a model on the benchmark suite",
-                       "zppo eval --model builtin:tiny-qwen3.5-vl --benchmarks offline --output runs/eval"),
+                       "zppo eval --model builtin:tiny-qwen3.5-vl --benchmarks offline --no-judge --output runs/eval"),
     "models": Subcommand("zppo_core.models.cli", "list the builtin offline models or build one into the cache",
                          "zppo models build builtin:tiny-qwen3.5-vl"),
     "pipeline": Subcommand("flows.cli", "run the full Prefect pipeline (curate -> train -> eval -> report)",

@@ -148,3 +148,23 @@ def test_pipeline_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
     assert jobs == [["eval", "builtin:tiny-qwen3.5-vl/base", "slurm: 2 one-node CPU job(s), one worker each"],
                     ["train", "builtin:tiny-qwen3.5-vl/zppo/s0", "slurm: one job of 2 CPU node(s), one rank each"],
                     ["eval", "builtin:tiny-qwen3.5-vl/zppo/s0", "slurm: 2 one-node CPU job(s), one worker each"]]
+
+
+def test_the_eval_help_example_runs_on_a_machine_without_vllm(tmp_path, capsys, monkeypatch):
+    """`zppo eval --help`'s example with the paper's defaults (student backend vLLM): without
+    vLLM it says so in one line and evaluates with transformers; a benchmark-name typo is
+    reported first, before any backend question."""
+    import shlex
+
+    from zppo_core.cli import SUBCOMMANDS
+    from zppo_core.preflight import Probe
+
+    monkeypatch.setattr(Probe, "has_module", staticmethod(lambda name: name != "vllm"))
+    argv = shlex.split(SUBCOMMANDS["eval"].example)[1:]
+    argv[argv.index("--output") + 1] = str(tmp_path)
+    argv[argv.index("--benchmarks") + 1] = "OfflineLLM"  # one family of the example's, kept small
+    assert main([*argv, "--max-items", "2", "--set", "eval.sampling.max_new_tokens=8"]) == 0
+    err = capsys.readouterr().err
+    assert "zppo eval: note: model.student_backend=vllm but vllm is not importable here" in err
+    assert main(["eval", "--model", "builtin:tiny-qwen3", "--benchmarks", "OfflineLLM,Nope"]) == 2
+    assert capsys.readouterr().err.startswith("zppo eval: error: unknown benchmark 'Nope'")
