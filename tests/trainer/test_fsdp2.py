@@ -85,7 +85,7 @@ def test_readme_command_shards_and_a_crashed_run_resumes_to_the_same_state(tmp_p
     sets = [a for k, v in over.items() for a in ("--set", f"{k}={v}" if v != "" else f"{k}=''")]
     cli = ["zppo_core.trainer.cli", "--config", str(ROOT / "configs" / "tiny.yaml"), "--method", "zppo",
            "--max-steps", "2"]
-    # the README command, uninterrupted
+    # the docs/gpu.md command, uninterrupted
     full = tmp_path / "full"
     _ok(_launch(cli + ["--output", str(full)] + sets, 29622, module=True))
     # the same run crashing after step 2 was logged (every rank exits before its checkpoint)
@@ -107,7 +107,7 @@ def test_readme_command_shards_and_a_crashed_run_resumes_to_the_same_state(tmp_p
     assert max(r["local_numel"] for r in layout) < layout[0]["full_numel"]
     assert sorted(p.name for p in (crashed / "checkpoints").iterdir()) == ["step_000001"]
     assert [json.loads(x)["step"] for x in (crashed / "metrics.jsonl").read_text().splitlines()] == [1, 2]
-    # resume with the README command
+    # resume with the docs/gpu.md command
     _ok(_launch(cli + ["--output", str(crashed)] + sets, 29624, module=True))
 
     rows = [json.loads(x) for x in (crashed / "metrics.jsonl").read_text().splitlines()]
