@@ -17,10 +17,7 @@ job under ``<out>/slurm/job<j>of<J>/``) and waits for all of them concurrently.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.slurm_node import ServedModel, allocation_server, node_address
+from tasks.slurm_node import ServedModel, allocation_server, job_main, node_address
 from zppo_core.placement import NodeSplit, split_node, visible_devices
 
 WORKER_MODULE = "eval.worker"
@@ -168,15 +165,8 @@ def run_eval_jobs(conf: Any, cfg_path: Path, model: str, benchmarks: list[str], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tasks.slurm_eval")
-    p.add_argument("spec", help="eval_spec.json written by the evaluation stage")
-    a = p.parse_args(argv)
-
-    def on_term(signum: int, _frame: object) -> None:  # scancel / time limit: stop the judge too
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-    return run_eval_node(EvalNodeSpec.load(Path(a.spec)), dict(os.environ))
+    return job_main("python -m tasks.slurm_eval", "eval_spec.json written by the evaluation stage",
+                    lambda spec, env: run_eval_node(EvalNodeSpec.load(spec), env), argv)
 
 
 if __name__ == "__main__":

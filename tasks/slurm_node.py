@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -189,16 +189,23 @@ def run_node(spec: NodeSpec, env: dict[str, str]) -> int:
         return proc.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tasks.slurm_node")
-    p.add_argument("spec", help="node_spec.json written by the training stage")
+def job_main(prog: str, spec_help: str, run: Callable[[Path, dict[str, str]], int], argv: list[str] | None) -> int:
+    """The entry point of a job's node command: ``prog SPEC.json``; SIGTERM (``scancel``, the time
+    limit) becomes ``SystemExit`` so the ``finally`` blocks stop the served model by PID."""
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("spec", help=spec_help)
     a = p.parse_args(argv)
 
-    def on_term(signum: int, _frame: object) -> None:  # scancel / time limit: stop the server too
+    def on_term(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
-    return run_node(NodeSpec.load(Path(a.spec)), dict(os.environ))
+    return run(Path(a.spec), dict(os.environ))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main("python -m tasks.slurm_node", "node_spec.json written by the training stage",
+                    lambda spec, env: run_node(NodeSpec.load(spec), env), argv)
 
 
 if __name__ == "__main__":
