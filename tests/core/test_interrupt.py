@@ -58,3 +58,23 @@ def test_interrupt_stops_children_and_exits_130_at_once(sig):
     while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all(_gone(p) for p in pids), pids
+
+
+def test_zppo_train_interrupted_says_what_is_kept_and_exits_130(monkeypatch, capsys):
+    """Ctrl-C (or SIGTERM, turned into the same KeyboardInterrupt) inside `zppo train`."""
+    import zppo_core.trainer.cli as train_cli
+    from zppo_core.cli import main
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "run", interrupted)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        assert main(["train", "--config", "configs/tiny.yaml"]) == 130
+        assert signal.getsignal(signal.SIGTERM) is not before  # SIGTERM takes the same path
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert capsys.readouterr().err.strip() == (
+        "zppo train: interrupted: the checkpoints saved so far are kept in the output folder; "
+        "run the same command again to resume.")
