@@ -20,11 +20,14 @@ import json
 import os
 import shlex
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 #: the run's console output, appended to on every run of the folder
 CONSOLE_LOG = "console.log"
+#: the traceback of the failure that stopped a pipeline run (the terminal shows one line)
+ERROR_FILE = "pipeline_error.txt"
 #: seconds Prefect may take to start its temporary (ephemeral) API server
 EPHEMERAL_STARTUP_S = 180
 
@@ -129,6 +132,23 @@ def dry_run(args: argparse.Namespace, cfg: Any) -> str:
     return f"zppo pipeline --dry-run: {cfg.name} -> {cfg.output_dir}\n" + format_plan(build_plan(cfg, sweep))
 
 
+def _preflight_first(args: argparse.Namespace, overrides: dict[str, Any], out: Path) -> str | None:
+    """The flow's preflight, run by the command before Prefect starts: its problem, or None.
+    (The flow runs it again: a deployment run has no command in front of it.)"""
+    from flows.zppo_full import resolve_run
+    from tasks.hashing import REPO_ROOT
+    from zppo_core.preflight import run_checks
+
+    cfg, sweep = resolve_run(args.config, None if args.config else args.profile, _csv(args.students), args.teacher,
+                             _csv(args.methods), _csv(args.benchmarks),
+                             [int(s) for s in _csv(args.seeds) or []] or None, None, overrides)
+    if not cfg.pipeline.preflight:
+        return None
+    rep = run_checks(cfg, "pipeline", students=sweep["students"], methods=sweep["methods"], output_dir=str(out),
+                     config_root=REPO_ROOT)
+    return None if rep.ok else f"preflight failed: {rep.problem}"
+
+
 def interrupt_kept(out: Path, executor: str) -> str:
     """What an interrupted pipeline leaves, for the one line it prints."""
     kept = f"completed stages are cached and the last checkpoints kept in {out}"
@@ -150,7 +170,13 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, 
     # Ctrl-C / SIGTERM: children stopped, one line, exit 130 in seconds (not the engine's shutdown)
     exit_on_interrupt("pipeline", kept)
     from flows.zppo_full import zppo_full
+    from tasks.common import quiet_repeated_failures
 
+    problem = _preflight_first(args, overrides, out)
+    if problem:  # in seconds, before the Prefect server starts
+        print(format_error("pipeline", problem), file=sys.stderr)
+        return 2
+    quiet_repeated_failures()  # a failing stage is printed once, below, not by every engine level
     # flow parameters are stored in the Prefect database: credentials travel by environment
     os.environ[SECRETS_ENV] = json.dumps(masked_values(overrides))
     overrides = redact(overrides)
@@ -164,7 +190,8 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, 
         if is_expected(e):
             raise
         print(format_error("pipeline", f"{type(e).__name__}: {one_line_of(e)}"), file=sys.stderr)
-        print(f"Logs: {out}/train/*/*/*/train.log and the Prefect flow run. Completed stages are cached: "
+        (out / ERROR_FILE).write_text("".join(traceback.format_exception(e)))
+        print(f"Traceback: {out / ERROR_FILE}; logs: {out}/train/*/*/*/train.log. Completed stages are cached: "
               "fix the cause and run the same command again to resume.", file=sys.stderr)
         return 1
     print(format_summary(result, out, summary_by))

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 
-from tasks.common import TrackCtx, labels, run_name, slug, stage_tag
+from tasks.common import FINAL_ERROR, TrackCtx, labels, run_name, slug, stage_tag
 from tasks.curate import curate
 from tasks.evaluate import eval_flow_for
 from flows.profiles import refuse_per_lane_overrides, resolve_config, sweep_benchmarks, sweep_of
@@ -108,7 +108,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _resolve(config: str | None, profile: str | None, students: list[str] | None, teacher: str | None,
+def resolve_run(config: str | None, profile: str | None, students: list[str] | None, teacher: str | None,
              methods: list[str] | None, benchmarks: list[str] | None, seeds: list[int] | None,
              output_dir: str | None, overrides: dict[str, Any] | None) -> tuple[Config, dict[str, Any]]:
     """The resolved config and the sweep (students, methods, seeds, benchmarks) of a flow run."""
@@ -144,7 +144,7 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
     _watch_prefect_server()
     log = get_run_logger()
     try:
-        cfg, sweep = _resolve(config, profile, students, teacher, methods, benchmarks, seeds, output_dir, overrides)
+        cfg, sweep = resolve_run(config, profile, students, teacher, methods, benchmarks, seeds, output_dir, overrides)
         os.environ[SECRETS_ENV] = json.dumps(masked_values(cfg.flatten()))  # for nested flows' masked parameters
         out = Path(cfg.output_dir).resolve()
         log.info("zppo-full %s: %s -> %s", cfg.name, ", ".join(f"{k}={v}" for k, v in sweep.items()), out)
@@ -153,7 +153,7 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
             if not pre["ok"]:
                 raise PreflightError(f"preflight failed: {pre['problem']}")
     except (ConfigError, PreflightError) as err:
-        log.error("%s", err)
+        log.error("%s", err, extra={FINAL_ERROR: True})  # `zppo pipeline` prints it once itself
         _announce("zppo.preflight.failed" if isinstance(err, PreflightError) else "zppo.config.invalid", str(err))
         return Failed(message=str(err), data=err)  # one line in the final state, no traceback
     out.mkdir(parents=True, exist_ok=True)

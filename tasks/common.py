@@ -104,3 +104,32 @@ def json_safe(obj: Any) -> Any:
 
 
 __all__ = ["TrackCtx", "json_safe", "labels", "run_name", "short_name", "slug", "stage_logger", "stage_tag"]
+
+
+#: ``extra`` key of a log record that repeats the error the command prints itself at the end
+FINAL_ERROR = "zppo_final_error"
+#: how Prefect's engine echoes a failure that propagates: once per task, subflow and flow
+_ENGINE_ECHOES = ("Finished in state Failed", "Finished in state Crashed", "Encountered exception during execution",
+                  "Task run failed with exception")
+
+
+class RepeatedFailureFilter(logging.Filter):
+    """Drops from the terminal the engine's echoes of a failure that ``zppo pipeline`` prints
+    once itself (with the traceback): they stay in the Prefect run's logs. A retry announcement
+    ("Retry 1/2 will start ...") is kept: it says why the run waits."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, FINAL_ERROR, False):
+            return False
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+            return True
+        msg = record.getMessage()
+        return not msg.startswith(_ENGINE_ECHOES) or "will start" in msg
+
+
+def quiet_repeated_failures() -> None:
+    """Install :class:`RepeatedFailureFilter` on Prefect's console handler (not its API handler)."""
+    for h in logging.getLogger().handlers + logging.getLogger("prefect").handlers:
+        if type(h).__name__ == "PrefectConsoleHandler" and not any(
+                isinstance(f, RepeatedFailureFilter) for f in h.filters):
+            h.addFilter(RepeatedFailureFilter())
