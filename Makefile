@@ -37,7 +37,7 @@ help:
 	@echo "make test-fast  - only the fast tier"
 	@echo "make test-slow  - only the slow tier (real servers, vLLM on CPU, browser)"
 	@echo "make test-numerics - the model-behaviour tests again under another CPU's kernels, empty model cache"
-	@echo "make mlflow-ui  - serve the local MLflow store on 127.0.0.1:5000"
+	@echo "make mlflow-ui  - serve the local MLflow store on 127.0.0.1:5000 (MLFLOW_DIR=runs/<name>/mlruns, PORT=5001)"
 	@echo "make slurm-up   - start the local 2-node Slurm test cluster (root; docs/cluster.md); slurm-down stops it"
 	@echo "make bench      - run the benchmark scripts under benchmarks/"
 	@echo "make lock       - re-resolve dependencies in scratch venvs and rewrite constraints/*.txt"

@@ -68,13 +68,20 @@ def prepare_environment(output_dir: Path) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def mlflow_ui_command(tracking_uri: str, output_dir: Path) -> str:
+def mlflow_ui_command(tracking_uri: str, output_dir: Path, ui_url: str = "") -> str:
+    """How to open the UI the printed links point at: the server, or ``mlflow ui`` serving the
+    run folder's local store on the port of ``ui_url`` (``tracking.ui_url``)."""
+    from urllib.parse import urlsplit
+
+    from tasks.tracking import ui_base
+
     if tracking_uri.startswith(("http://", "https://")):
-        return f"open {tracking_uri}"
+        return f"open {ui_base(tracking_uri, ui_url)}"
+    port = urlsplit(ui_base(tracking_uri, ui_url)).port or 5000
     store = shlex.quote(tracking_uri)
     arts = shlex.quote(str(output_dir / "mlruns" / "artifacts"))
-    return (f"mlflow ui --backend-store-uri {store} --default-artifact-root {arts} --host 127.0.0.1 --port 5000"
-            f"   (or: make mlflow-ui MLFLOW_DIR={shlex.quote(str(output_dir / 'mlruns'))})")
+    return (f"mlflow ui --backend-store-uri {store} --default-artifact-root {arts} --host 127.0.0.1 --port {port}"
+            f"   (or: make mlflow-ui MLFLOW_DIR={shlex.quote(str(output_dir / 'mlruns'))} PORT={port})")
 
 
 def format_summary(result: dict[str, Any], out: Path, by: str = "family") -> str:
@@ -84,8 +91,10 @@ def format_summary(result: dict[str, Any], out: Path, by: str = "family") -> str
 
     lines = ["", "=" * 80, "ZPPO pipeline finished", "=" * 80, "", summary_text(result, by), ""]
     lines.append(f"Report (tables beside the paper's numbers, plots): {out / 'report'}")
+    if result.get("runs_url"):
+        lines.append(f"Runs in MLflow (method, student, seed, accuracies): {result['runs_url']}")
     if result.get("compare_url"):
-        lines.append(f"Compare runs in MLflow: {result['compare_url']}")
+        lines.append(f"Compare runs in MLflow (accuracy by method, rewards): {result['compare_url']}")
     return "\n".join(lines)
 
 
@@ -197,7 +206,7 @@ def _run_locked(args: argparse.Namespace, overrides: dict[str, Any], out: Path, 
     print(format_summary(result, out, summary_by))
     (out / "report" / "pipeline_result.json").write_text(json.dumps(redact(result), indent=1, default=str))
     print(f"\nRun folder: {out}   (console log: {out / CONSOLE_LOG}; summary: {out / 'report' / 'summary.md'})")
-    print(f"MLflow UI:  {mlflow_ui_command(result['tracking_uri'], out)}")
+    print(f"MLflow UI:  {mlflow_ui_command(result['tracking_uri'], out, result.get('ui_url', ''))}")
     missing = missing_data(result, args.benchmarks)
     if missing:
         print(format_error("pipeline", f"no data for the requested benchmark(s) {', '.join(missing)}"), file=sys.stderr)

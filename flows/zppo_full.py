@@ -32,7 +32,8 @@ from flows.profiles import refuse_per_lane_overrides, resolve_config, sweep_benc
 from tasks.hashing import git_sha, path_fingerprint, stable_hash
 from tasks.preflight import preflight
 from tasks.report import report
-from tasks.tracking import artifact_root, compare_url, resolve_tracking_uri, run_params, ui_base
+from tasks.mlflow_views import compare_url, results_view, runs_url, share_view
+from tasks.tracking import artifact_root, resolve_tracking_uri, run_params, ui_base
 from tasks.train import train
 from zppo_core.config import Config, ConfigError, dump_config, replace
 from zppo_core.locks import folder_lock
@@ -166,8 +167,9 @@ def zppo_full(config: str | None = None, profile: str | None = "tiny", students:
             result = _run_stages(cfg, out, sweep, ctx, _result_storage(out))
             ok = True
             # the table itself: summary.md and the run's Prefect artifact (`zppo pipeline` prints it once)
-            log.info("result table: %s   report: %s   compare runs in MLflow: %s",
-                     result["report"].get("summary", ""), Path(out) / "report", result.get("compare_url", ""))
+            log.info("result table: %s   report: %s   MLflow runs: %s   compare: %s",
+                     result["report"].get("summary", ""), Path(out) / "report", result.get("runs_url", ""),
+                     result.get("compare_url", ""))
             return result
         finally:
             tracker.finish(ctx.parent_run_id, ok)
@@ -229,23 +231,22 @@ def _run_stages(cfg: Config, out: Path, sweep: dict[str, Any], ctx: TrackCtx, st
                      cfg.cluster.max_jobs_in_flight if cfg.cluster.executor == "slurm" else 1)
     evals: dict[str, dict[str, dict[str, Any]]] = {}
     trainings: dict[str, dict[str, Any]] = {}
-    base_runs: list[str] = []
     for lane, (training, ev) in zip(lanes, done):
         evals.setdefault(lane.student, {}).setdefault(lane.method, {})[lane.seed_key] = ev
-        if training is None:
-            base_runs.append(ev.pop("_run_id"))
-        else:
+        if training is not None:
             trainings[lane.key] = training
     paper = {"pairs": list(cfg.pipeline.report_pairs), "resamples": cfg.pipeline.bootstrap_resamples,
              "seed": cfg.pipeline.bootstrap_seed}
     rep = report.with_options(result_storage=storage, task_run_name="report")(evals, trainings, str(out / "report"),
                                                                              track, paper)
     tracker = ctx.tracker()
-    run_ids = [t["run_id"] for t in trainings.values()] + base_runs
+    view = results_view(tracker.experiment_id, ctx.parent_run_id, evals)
+    share_view(tracker.client, view)  # the links below open on it
+    ui = ui_base(ctx.tracking_uri, cfg.tracking.ui_url)
     return redact({"output_dir": str(out), "curation": cur, "trainings": trainings, "evals": evals, "report": rep,
-                   "parent_run_id": ctx.parent_run_id, "tracking_uri": ctx.tracking_uri,
+                   "parent_run_id": ctx.parent_run_id, "tracking_uri": ctx.tracking_uri, "ui_url": ui,
                    "experiment": ctx.experiment, "flow_run_id": ctx.tags.get("prefect_flow_run_id", ""),
-                   "compare_url": compare_url(ui_base(ctx.tracking_uri), tracker.experiment_id, run_ids)})
+                   "runs_url": runs_url(ui, view), "compare_url": compare_url(ui, view)})
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,7 @@ def _evaluate(cfg: Config, model: str, out: Path, benchmarks: list[str], ctx: Tr
     cd = cfg.to_dict()
     res = eval_flow_for(cd, f"evaluate[{stage_tag(lab)}]")(model, benchmarks, str(out), redact(cd), ctx.to_dict(), run_id,
                                                             lab, storage, path_fingerprint(model))
-    return {**res, "_run_id": run_id} if base else res
+    return res
 
 
 __all__ = ["BASE", "Lane", "resolve_config", "run_lanes", "zppo_full"]

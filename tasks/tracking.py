@@ -13,7 +13,7 @@ Run hierarchy (``mlflow.parentRunId`` tags)::
     └── base · <student>                 the untrained student, same layout
 
 Run names lead with what differs between runs, and ``method``, ``student`` and ``seed`` are also
-params, so the UI's run list and compare page show them as columns.
+params; :mod:`tasks.mlflow_views` shares the runs table and chart view that show them as columns.
 
 Every run carries the same tag set (student, teacher, method, seed, git_sha, config_hash, stage)
 so runs compare side by side in the UI. A run is found again by its ``zppo.key`` tag, which is how
@@ -79,20 +79,12 @@ LOCAL_UI = "http://127.0.0.1:5000"
 TABLE_TEXT_CHARS = 4000
 
 
-def ui_base(tracking_uri: str) -> str:
-    """The MLflow UI that shows ``tracking_uri``: the server itself, else the local ``mlflow ui``."""
+def ui_base(tracking_uri: str, ui_url: str = "") -> str:
+    """The MLflow UI that shows ``tracking_uri``: ``ui_url`` when configured (``tracking.ui_url``),
+    else the server itself, else the local ``mlflow ui`` (:data:`LOCAL_UI`)."""
+    if ui_url:
+        return ui_url.rstrip("/")
     return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else LOCAL_UI
-
-
-def compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str:
-    """MLflow's run-comparison page of ``run_ids`` (methods side by side), its JSON lists
-    percent-encoded so the URL survives terminals, Markdown and chat clients whole."""
-    from urllib.parse import quote
-
-    def enc(values: list[str]) -> str:
-        return quote(json.dumps(values, separators=(",", ":")), safe="")
-
-    return f"{base}/#/compare-runs?runs={enc(run_ids)}&experiments={enc([experiment_id])}"
 
 
 def run_params(lab: Mapping[str, str]) -> dict[str, str]:
@@ -291,7 +283,6 @@ __all__ = [
     "LAST_STEP_TAG",
     "Tracker",
     "artifact_root",
-    "compare_url",
     "default_tracking_uri",
     "is_secret_key",
     "numeric_metrics",

@@ -1,6 +1,6 @@
 """The ``zppo-full`` flow on the (shrunken) tiny profile against a real Prefect server and a real
-MLflow tracking server, both started on 127.0.0.1 by the fixtures; then the MLflow UI's run
-comparison page in headless Chromium."""
+MLflow tracking server, both started on 127.0.0.1 by the fixtures; then the MLflow UI's runs
+table and chart view the pipeline links to, in headless Chromium."""
 
 from __future__ import annotations
 
@@ -46,7 +46,11 @@ def test_cli_prints_table_and_ui_command(pipeline_run, mlflow_server):
     for label in ("Base", "+GRPO", "+ZPPO", "(n=4)", "Δ LLM"):
         assert label in text
     assert "MLflow UI:" in text
-    assert f"Compare runs in MLflow: {mlflow_server}/#/compare-runs?runs=%5B%22" in text  # encoded
+    exp = _client(mlflow_server).get_experiment_by_name("zppo-test").experiment_id
+    view = (f"{mlflow_server}/#/experiments/{exp}/runs?viewStateShareKey={pipeline_run['result']['parent_run_id']}"
+            "&workflowType=machine_learning")
+    assert f"Runs in MLflow (method, student, seed, accuracies): {view}\n" in text
+    assert f"Compare runs in MLflow (accuracy by method, rewards): {view}&compareRunsMode=CHART\n" in text
     assert f"Report (tables beside the paper's numbers, plots): {pipeline_run['out'] / 'report'}" in text
     assert text.count("ZPPO pipeline finished") == 1
     header = [ln for ln in (text + pipeline_run.get("stderr", "")).splitlines() if ln.startswith("method  seeds")]
@@ -162,21 +166,38 @@ def _render(chromium: str, url: str, shot) -> str:
 
 
 @pytest.mark.browser
-def test_mlflow_compare_page_shows_methods_and_both_reward_curves(pipeline_run, mlflow_server):
+def test_mlflow_pages_show_the_runs_flat_with_columns_and_accuracy_by_method(pipeline_run, mlflow_server):
     chromium = _chromium()
     c = _client(mlflow_server)
     exp = c.get_experiment_by_name("zppo-test")
-    trains = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("stage") == "train"]
+    runs = [r for r in c.search_runs([exp.experiment_id])
+            if r.data.tags.get("mlflow.parentRunId") == pipeline_run["result"]["parent_run_id"]]
+    lanes = [r for r in runs if r.data.tags.get("stage") != "curation"]
+    trains = [r for r in lanes if r.data.tags.get("stage") == "train"]
     assert sorted(r.data.params["method"] for r in trains) == sorted(METHODS)
-    ids = json.dumps([r.info.run_id for r in trains]).replace(" ", "")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    # the compare URL the pipeline printed (training + base runs) opens the comparison page
-    printed = re.search(r"Compare runs in MLflow: (\S+)", pipeline_run["stdout"]).group(1)
+    # the runs table the pipeline printed: every lane run as its own row (not folded under the
+    # parent), the comparison's params and the family accuracies as columns
+    printed = re.search(r"Runs in MLflow \(.*?\): (\S+)", pipeline_run["stdout"]).group(1)
+    text = _render(chromium, printed, ARTIFACTS / "mlflow_runs_table.png")
+    (ARTIFACTS / "mlflow_runs_table.txt").write_text(text)
+    for r in lanes:
+        assert r.info.run_name in text, f"run {r.info.run_name!r} not in the runs table"
+    for r in runs:
+        if r.data.tags.get("stage") == "curation":  # filtered out of the table
+            assert r.info.run_name not in text, r.info.run_name
+    for col in ("method", "student", "seed", "eval/family_avg/"):
+        assert col in text, f"column {col!r} not in the runs table"
+    # the chart view: per family, method on x against the family's accuracy on y; the reward curves
+    printed = re.search(r"Compare runs in MLflow \(.*?\): (\S+)", pipeline_run["stdout"]).group(1)
     text = _render(chromium, printed, ARTIFACTS / "mlflow_compare_runs.png")
-    for r in trains:  # every compared run by name, with its method in the `method` param row
-        assert r.info.run_name in text, f"run {r.info.run_name!r} not on the compare page"
-    rows = [set(m.group(1).split()) for m in re.finditer(r" method ((?:\S+ ){2,3})", text)]
-    assert any({"grpo", "zppo"} <= r for r in rows), text[:2000]
+    (ARTIFACTS / "mlflow_compare_runs.txt").write_text(text)
+    families = {k.split("/", 2)[2] for r in lanes for k in r.data.metrics if k.startswith("eval/family_avg/")}
+    assert families
+    for fam in families:
+        assert f"method vs. eval/family_avg/{fam}" in text or f"eval/family_avg/{fam} vs. method" in text, fam
+    assert "reward/plain_mean" in text
+    ids = json.dumps([r.info.run_id for r in trains]).replace(" ", "")
     # both methods' reward curves on one metric chart (legend: "<run name> (reward/plain_mean)")
     key = quote(json.dumps("reward/plain_mean"))
     url = (f"{mlflow_server}/#/metric?runs={ids}&metric={key}&experiments=[\"{exp.experiment_id}\"]"

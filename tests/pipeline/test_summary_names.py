@@ -8,7 +8,7 @@ import pytest
 from tasks import plots
 from tasks.common import labels, run_name, short_name, stage_tag
 from tasks.summary import cells, student_table
-from tasks.tracking import compare_url, run_params, ui_base
+from tasks.tracking import run_params, ui_base
 
 
 def _r(fam, acc, n):
@@ -106,11 +106,11 @@ def test_names_lead_with_what_differs():
     assert run_params(lab) == {"method": "zppo", "student": "builtin:tiny-qwen3.5-vl", "seed": "0"}
 
 
-def test_compare_url():
+def test_ui_base_is_the_configured_ui_else_the_server_else_the_local_ui():
     assert ui_base("sqlite:///x/mlflow.db") == "http://127.0.0.1:5000"
     assert ui_base("http://mlflow.lab:5000/") == "http://mlflow.lab:5000"
-    assert compare_url("http://h:5000", "3", ["a", "b"]) == \
-        "http://h:5000/#/compare-runs?runs=%5B%22a%22%2C%22b%22%5D&experiments=%5B%223%22%5D"
+    assert ui_base("sqlite:///x/mlflow.db", "http://127.0.0.1:5001/") == "http://127.0.0.1:5001"
+    assert ui_base("http://10.0.0.5:5000", "https://mlflow.lab.org") == "https://mlflow.lab.org"
 
 
 def test_seed_groups_and_band():

@@ -433,6 +433,10 @@ class TrackingConfig:
     #: "" = a local server-less store under the run folder (``<output>/mlruns/mlflow.db``)
     tracking_uri: str = ""
     experiment: str = "zppo"
+    #: where the printed MLflow links point: "" = the tracking server itself for an http(s)
+    #: ``tracking_uri``, else ``http://127.0.0.1:5000`` (where ``make mlflow-ui`` serves a local
+    #: store; ``make mlflow-ui PORT=5001`` wants ``http://127.0.0.1:5001`` here)
+    ui_url: str = ""
     #: candidate-match audit files ``bcq_debug.jsonl`` / ``ncq_debug.jsonl`` in the training folder
     #: (paper F.7): at most this many records per kind and step (the first in rollout order) ...
     audit_records_per_step: int = 16
