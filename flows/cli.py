@@ -3,7 +3,7 @@
 Prefect's home (its SQLite database, settings, result storage) lives inside the run folder
 (``<output_dir>/prefect``), not in ``~``; MLflow uses the local store ``<output_dir>/mlruns``
 unless ``tracking.tracking_uri`` says otherwise. At the end the result table (base vs methods,
-n per cell, Δ vs Base, intervals over seeds), the report folder, a ready MLflow compare URL and
+n per cell, Δ vs Base, intervals over seeds), the report folder, the MLflow links (runs table, chart view) and
 the command that opens the MLflow UI are printed.
 
 Prefect is imported only after the environment is set, since its settings are read at import.
