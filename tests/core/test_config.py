@@ -98,10 +98,49 @@ def test_partial_yaml_keeps_paper_defaults(tmp_path):
 
 
 def test_paper_yaml_mirrors_every_default():
-    """configs/paper.yaml is the full mirror of the dataclass defaults."""
-    data = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
+    """configs/paper.yaml is the full mirror of the dataclass defaults, generated with their help."""
+    from zppo_core.config.__main__ import HEADER
+    from zppo_core.config.field_help import commented_yaml
+
+    text = (ROOT / "configs" / "paper.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
     assert config_from_dict(data).to_dict() == Config().to_dict()
-    assert data == yaml.safe_load(dump_config(Config())), "regenerate: python -m zppo_core.config > configs/paper.yaml"
+    assert data == yaml.safe_load(dump_config(Config()))
+    assert text == HEADER + "\n" + commented_yaml(Config()), "regenerate: python -m zppo_core.config > configs/paper.yaml"
+
+
+def test_every_config_field_has_help():
+    from zppo_core.config.field_help import missing_help
+
+    assert missing_help(Config()) == []
+
+
+def test_field_help_reads_the_comment_above_else_the_one_at_the_end_of_the_line():
+    from dataclasses import dataclass, field
+
+    from zppo_core.config.field_help import commented_yaml, field_help
+
+    @dataclass
+    class Inner:
+        """What inner holds.
+
+        More detail that is not the help."""
+
+        k: int = 3
+
+    @dataclass
+    class Demo:
+        #: first line
+        #: second line
+        a: int = 1
+        b: str = "x"  # at the end
+        # a plain comment is not help
+        c: float = 0.5
+        inner: Inner = field(default_factory=Inner)
+
+    assert field_help(Demo) == {"a": "first line second line", "b": "at the end", "c": "", "inner": "What inner holds."}
+    assert commented_yaml(Demo()) == ("# first line second line\na: 1\n# at the end\nb: x\nc: 0.5\n\n"
+                                      "# What inner holds.\ninner:\n  k: 3\n")
 
 
 def test_every_yaml_under_configs_loads():

@@ -121,7 +121,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:  # also tags such as !!python/object, which safe_load refuses
         where = getattr(e, "problem_mark", None)
         at = f" (line {where.line + 1})" if where is not None else ""

@@ -79,13 +79,21 @@ METHOD_LABELS: dict[str, str] = {
 class SamplingConfig:
     """Decoding parameters of one generation role."""
 
+    #: sampling temperature (0 = greedy)
     temperature: float = 1.0
+    #: nucleus sampling: keep the smallest token set of this total probability, in (0, 1] (1 = off)
     top_p: float = 1.0
+    #: keep the k most likely tokens; -1 = off
     top_k: int = -1  # -1: disabled
+    #: drop tokens below this fraction of the most likely token's probability, in [0, 1] (0 = off)
     min_p: float = 0.0
+    #: subtracted from the logits of tokens already in the response (0 = off)
     presence_penalty: float = 0.0
+    #: divides the logits of tokens already seen (1 = off)
     repetition_penalty: float = 1.0
+    #: tokens generated at most per response
     max_new_tokens: int = 12_288
+    #: strings that end a response (not included in it)
     stop: list[str] = field(default_factory=list)
 
 
@@ -93,21 +101,32 @@ class SamplingConfig:
 class ModelConfig:
     """Student / teacher / judge model choice and the image resize rule (paper App. B.2)."""
 
+    #: the trained model: a hub id, a local folder (safetensors) or ``builtin:<name>`` (``zppo models
+    #: list``)
     student: str = "Qwen/Qwen3.5-2B"
+    #: the stronger model whose answers go into BCQ/NCQ prompts (hub id, folder or builtin)
     teacher: str = "Qwen/Qwen3.5-27B-FP8"
+    #: the model that grades free-form answers (``reward_type: judge`` rows, judged benchmarks)
     judge: str = "Qwen/Qwen3.5-27B-FP8"
-    #: generation backend of each role: transformers | vllm | openai | recorded
+    #: generation backend of the student's rollouts: vllm | transformers | openai | recorded
     student_backend: str = "vllm"
+    #: generation backend of the teacher: openai (served, ``teacher_url``) | vllm | transformers | recorded
+    #: (the parquet's ``teacher_response``)
     teacher_backend: str = "openai"
+    #: backend of the judge: openai (served, ``judge_url``) | vllm | transformers | recorded
     judge_backend: str = "openai"
-    #: base URL of the OpenAI-compatible server for teacher / judge (a `vllm serve` endpoint)
+    #: base URL of the teacher's OpenAI-compatible server (a ``vllm serve`` endpoint)
     teacher_url: str = "http://127.0.0.1:8000/v1"
+    #: base URL of the judge's OpenAI-compatible server (the teacher's when both are one model)
     judge_url: str = "http://127.0.0.1:8000/v1"
     #: compute dtype of the student's forward (FSDP2 mixed-precision param dtype / autocast);
     #: master weights and optimizer state are always float32
     dtype: str = "bfloat16"
+    #: let transformers / vLLM run Python code shipped with a model; off unless the model needs it
     trust_remote_code: bool = False
+    #: smallest image area (pixels) after the processor's resize (paper App. B.2: 256 x 32 x 32)
     min_pixels: int = 256 * 32 * 32
+    #: largest image area (pixels) after the resize (paper App. B.2: 1280 x 32 x 32)
     max_pixels: int = 1280 * 32 * 32
     #: how trained weights reach a vLLM student engine each step: memory (full bf16 tensors
     #: streamed parameter by parameter into the engine's weight loader; the engine then runs in
@@ -122,18 +141,23 @@ class ModelConfig:
     #: workers off them either way (a server started by hand must run on these GPUs). The paper's
     #: node: 6 student GPUs + 2 for the FP8 teacher/judge. [] = the server is on another host
     teacher_gpus: list[int] = field(default_factory=lambda: [6, 7])
+    #: GPUs (node-local) of the judge server, as ``teacher_gpus``; the same GPUs = one server for both
     judge_gpus: list[int] = field(default_factory=lambda: [6, 7])
     #: attention kernels of the trained student (and an in-process teacher): auto =
     #: flash_attention_2 on CUDA when flash-attn is installed, else transformers' default (sdpa);
     #: or one of sdpa | eager | flash_attention_2
     attn_implementation: str = "auto"
-    #: chat-template thinking mode (``enable_thinking``, sent with every request) of each served
-    #: role; paper: NOT FOUND -> off for all four: the RL closer already asks the teacher for the
-    #: <think>...</think> + \\boxed{} format (the student's), and the compressor, the hint writer
-    #: and the judge have 512-token budgets that a thinking template would spend on reasoning
+    #: thinking mode (the chat template's ``enable_thinking``, sent with every request) of the
+    #: teacher's rollouts; paper: NOT FOUND -> off for all four served roles: the RL closer already
+    #: asks the teacher for the <think>...</think> + \boxed{} format (the student's), and the
+    #: compressor, the hint writer and the judge have 512-token budgets that a thinking template
+    #: would spend on reasoning
     teacher_thinking: bool = False
+    #: thinking mode of the teacher as NCQ compressor (see ``teacher_thinking``)
     compressor_thinking: bool = False
+    #: thinking mode of the teacher as hint writer (Hint baseline)
     hint_thinking: bool = False
+    #: thinking mode of the judge
     judge_thinking: bool = False
     #: interpreter of the environment that has vLLM for those servers ("" = this interpreter)
     server_python: str = ""
@@ -142,8 +166,9 @@ class ModelConfig:
     #: seconds to wait for a started server to answer /v1/models
     server_startup_timeout_s: float = 1_800.0
     #: seconds one call to the teacher / judge server (``*_backend: openai``) may take before it
-    #: counts as failed, and how many times a failed call is retried (exponential backoff)
+    #: counts as failed
     server_timeout_s: float = 300.0
+    #: retries of a failed call to the teacher / judge server (exponential backoff)
     server_retries: int = 2
     #: seconds the teacher / judge server has to answer GET /models when a run starts (``zppo
     #: train`` before its first step, ``zppo eval`` before its first judged item): one clear error if not
@@ -154,9 +179,11 @@ class ModelConfig:
 class RolloutConfig:
     """Rollout sampling (Tab. 8): G_S, G_T, train-time decoding, length limits."""
 
-    group_size: int = 8  # G_S
-    teacher_group_size: int = 4  # G_T
+    group_size: int = 8  # G_S: student rollouts per question (one group)
+    teacher_group_size: int = 4  # G_T: teacher rollouts per hard question
+    #: decoding of the student's training rollouts (paper Tab. 8: T = 1, up to 12,288 tokens)
     student: SamplingConfig = field(default_factory=SamplingConfig)
+    #: decoding of the teacher's rollouts (BCQ candidates, Off-Distill, Hint / Prefix)
     teacher: SamplingConfig = field(default_factory=SamplingConfig)
     #: longest plain prompt (chat template + image tokens) the trainer accepts; a longer one is an
     #: error naming the question (curation already drops them)
@@ -165,6 +192,7 @@ class RolloutConfig:
     #: one per training rank: student_tp must be 1 (a TP group would need identical prompts on
     #: its ranks, which the per-rank sharding of questions does not give)
     student_tp: int = 1
+    #: tensor-parallel degree of an in-process vLLM teacher engine
     teacher_tp: int = 1
     #: fraction of GPU memory for a colocated vLLM student engine
     gpu_memory_utilization: float = 0.5
@@ -182,17 +210,23 @@ class RolloutConfig:
 class ZPPOConfig:
     """ZPPO-specific knobs (Tab. 8, "ZPPO" block) and the method switches."""
 
+    #: the method row to train (``METHODS``): zppo | grpo | grpo_replay | grpo_replay_bcq | grpo_replay_ncq
+    #: | grpo_both | grpo_replay_hint | grpo_replay_prefix | off_distill(_replay) | on_distill(_replay)
     method: str = "zppo"
-    tau: float = 0.5  # hard threshold on mean plain-rollout accuracy
+    tau: float = 0.5  # a question is hard when its plain rollouts' mean accuracy is below this
     rho_replay: float = 0.25  # replayed questions per step, fraction of |X_new|
     rho_aug: float = 0.25  # cap on BCQ+NCQ instances per step, fraction of |X_new|
+    #: questions the prompt replay buffer holds at most (oldest evicted first)
     buffer_capacity: int = 10_000
+    #: NCQ: the teacher compresses each wrong student rollout into a short candidate (paper); false: the
+    #: rollouts go in verbatim
     compression: bool = True
+    #: tokens of one compressed NCQ candidate at most
     compression_max_tokens: int = 512
     #: decoding of the compressor (paper: NOT FOUND -> greedy, documented choice)
     compression_temperature: float = 0.0
     #: Draw teacher rollouts on all hard questions (Algorithm 1 as written) or only on the
-    #: pre-capped set (INFERRED equivalent shortcut, paper §1.2 remark). Same training data.
+    #: pre-capped set (INFERRED equivalent shortcut, paper Sec. 1.2 remark). Same training data.
     teacher_on_precap_only: bool = True
     #: NCQ candidate block order: "rollout" (as sampled) or "shuffle" (paper: NOT FOUND)
     ncq_order: str = "rollout"
@@ -205,6 +239,7 @@ class ZPPOConfig:
     #: decoding of the teacher's hint (Hint baseline, Fig. 19; paper: NOT FOUND -> greedy,
     #: capped like a compressed candidate)
     hint_max_tokens: int = 512
+    #: sampling temperature of the hint (0 = greedy)
     hint_temperature: float = 0.0
     #: Off-Distill's reduction of the per-token JSD (Alg. 2): "sequence" = the paper's objective,
     #: the mean over the step's correct teacher trajectories of each one's mean per-token JSD;
@@ -244,13 +279,20 @@ class ZPPOConfig:
 class AlgoConfig:
     """Loss and advantage (GRPO + DAPO + REINFORCE++ two-step advantage)."""
 
+    #: PPO ratio clip below 1: ratios under 1 - clip_low stop the gradient (DAPO's clip-higher pair)
     clip_low: float = 0.20
+    #: PPO ratio clip above 1: ratios over 1 + clip_high stop the gradient
     clip_high: float = 0.28
+    #: dual-clip bound c on negative advantages: the loss never exceeds c x |A| (c > 1)
     dual_clip: float = 10.0
-    kl_coef: float = 0.0  # no KL to reference (DAPO)
-    loss_agg: str = "token"  # token | sequence  (token-level = paper)
-    adv_norm: str = "without_zero"  # none | without_zero | with_zero
-    adv_eps: float = 1e-6  # paper: NOT FOUND
+    #: KL-to-reference coefficient: only 0 (no reference model, as the paper and DAPO)
+    kl_coef: float = 0.0
+    #: token (paper: mean over every token of the mini-batch) | sequence (per-sequence mean first)
+    loss_agg: str = "token"
+    #: batch normalisation of the advantages: without_zero (paper: over the rollouts of non-trivial
+    #: groups) | with_zero | none (zppo_core.advantages)
+    adv_norm: str = "without_zero"
+    adv_eps: float = 1e-6  # added to the std in the advantage normalisation (paper: NOT FOUND)
     #: scope of the advantage batch statistics: "step" (whole rollout step) or "minibatch"
     adv_scope: str = "step"
     iterations: int = 4  # I: mini-batch updates per rollout step (PPO epochs = 1)
@@ -263,11 +305,17 @@ class AlgoConfig:
 class OptimConfig:
     """AdamW settings (Tab. 8)."""
 
+    #: AdamW learning rate (constant after warmup)
     lr: float = 1.0e-6
+    #: AdamW (beta1, beta2)
     betas: tuple[float, float] = (0.9, 0.999)
+    #: AdamW epsilon
     eps: float = 1e-8
+    #: AdamW decoupled weight decay
     weight_decay: float = 0.1
+    #: clip the global gradient norm to this value before each optimizer step
     grad_clip: float = 1.0
+    #: fraction of ``schedule.total_steps`` over which the lr rises linearly from 0, in [0, 1)
     warmup_ratio: float = 0.0
 
 
@@ -295,18 +343,22 @@ class ParallelConfig:
 class ScheduleConfig:
     """Batching and length of the run (Tab. 8)."""
 
-    rollout_batch: int = 384  # |X_new| per rollout step
+    rollout_batch: int = 384  # |X_new|: new questions per rollout step
     micro_batch: int = 4  # sequences per device per forward/backward (update)
     #: padding-free micro-batches: sequences laid end to end with restarting position_ids (varlen
     #: kernels on flash attention, a dense block-diagonal mask on sdpa/eager). auto: only with
-    #: flash attention; on: wherever exact; off: always padded. Image batches and linear-
-    #: attention models are always padded
+    #: flash attention; on: wherever exact; off: always padded. Image batches and
+    #: linear-attention models are always padded
     packing: str = "auto"
     #: unless packing is off: fill each micro-batch up to this many tokens instead of micro_batch rows (0 = rows)
     micro_batch_tokens: int = 0
+    #: rollout steps of the run (each: rollouts, then ``algo.iterations`` updates)
     total_steps: int = 200
+    #: seed of the run: data order, sampling, initialisation of anything random
     seed: int = 0
+    #: save a resumable checkpoint every this many steps (and at the end)
     checkpoint_every: int = 10
+    #: checkpoints kept on disk (older ones deleted; a resume point is never deleted)
     keep_checkpoints: int = 2
 
 
@@ -322,7 +374,9 @@ class DataConfig:
     #: offline only: the kind of toy set generated when ``train_path`` is "" ("" = none;
     #: "arithmetic" | "fixed" | "miniature", see zppo_core.trainer.toy_data)
     toy_kind: str = ""
+    #: rows of a generated toy set
     toy_size: int = 64
+    #: give the toy rows images (the VLM path)
     toy_images: bool = False
 
 
@@ -338,20 +392,32 @@ SUMMARY_COLUMNS: tuple[str, ...] = ("family", "benchmark")
 class CurationConfig:
     """ZPPO-77K recipe (paper App. B.1)."""
 
+    #: hub id (or local folder) of the Vero-600k source
     vero: str = "zlab-princeton/Vero-600k"
+    #: hub id (or local folder) of the MMFineReason source
     mmfr: str = "OpenDataArena/MMFineReason-SFT-586K-Qwen3-VL-235B-Thinking"
+    #: hub revision (commit, tag) of Vero read; "" = the default branch
     vero_revision: str = ""
+    #: hub revision of MMFineReason read; "" = the default branch
     mmfr_revision: str = ""
+    #: rows kept at most per Tier-1 sub-dataset (paper App. B.1: 2,800; seeded sample)
     tier1_cap: int = 2_800
+    #: rows kept at most per Tier-2 sub-dataset (paper: 1,400)
     tier2_cap: int = 1_400
     max_pass_rate: float = 0.5  # MMFineReason rows with pass_rate > this are dropped
+    #: rows whose gold answer is longer (characters) are rejected as ``answer_too_long``
     max_answer_chars: int = 512
+    #: rows whose image's shorter side is below this (pixels) are rejected as ``image_too_small``
     min_image_side: int = 100
+    #: rows whose prompt (text + image tokens + RL closer) is longer are rejected (paper: 4,096)
     max_prompt_tokens: int = 4_096
     #: tokenizer used to count prompt tokens ("" = the student's)
     tokenizer: str = ""
+    #: seed of the per-sub-dataset sampling under the caps
     seed: int = 0
+    #: curate generated offline sources (``synthetic_world``) instead of the hub datasets
     synthetic: bool = False
+    #: Vero rows generated offline (MMFineReason rows in the real sources' ratio)
     synthetic_scale: int = 2_000
     #: what the offline sources hold: ``figures`` (drawn figures with VQA questions, image rows
     #: with the real sources' defects) or ``miniature`` (text-only additions of the miniature
@@ -360,21 +426,28 @@ class CurationConfig:
     #: reject rows without an image (``image_missing``): ZPPO-77K rows are image triples (paper).
     #: ``false`` keeps text-only rows (the miniature world); their image stages are skipped
     require_images: bool = True
-    #: upstream split read from each source
+    #: upstream split read from Vero
     vero_split: str = "train"
+    #: upstream split read from MMFineReason
     mmfr_split: str = "train"
-    #: image-token rule of the student's processor (Qwen3.5: patch 16, merge 2; App. B.2 pixels)
+    #: smallest image area (pixels) after the resize; these four fields are the image-token rule of
+    #: the student's processor (Qwen3.5: patch 16, merge 2; App. B.2 pixels)
     min_pixels: int = 256 * 32 * 32
+    #: largest image area (pixels) after the resize
     max_pixels: int = 1280 * 32 * 32
+    #: vision patch side (pixels) of the student's processor
     patch_size: int = 16
+    #: patches merged per side into one image token
     merge_size: int = 2
+    #: images whose longer side exceeds this multiple of the shorter are rejected as ``image_aspect_ratio``
     max_aspect_ratio: float = 200.0
     #: images with more pixels (w x h, read from the header) are rejected as ``image_too_large``;
     #: default = PIL's ``Image.MAX_IMAGE_PIXELS`` (89,478,485), so every kept image decodes
     #: without PIL's DecompressionBombError / warning at training time
     max_image_pixels: int = 89_478_485
-    #: DuckDB resources of one curation (threads; memory limit, spilling to disk beyond it)
+    #: DuckDB threads of one curation
     threads: int = 2
+    #: DuckDB memory limit of one curation (e.g. "2GB"; it spills to disk beyond it)
     memory_limit: str = "2GB"
     #: rows per batch when scanning image headers / encoding prompts
     batch_rows: int = 65_536
@@ -384,6 +457,7 @@ class CurationConfig:
 class EvalConfig:
     """Evaluation decoding and suite (paper App. B.2)."""
 
+    #: decoding of the evaluated model (paper App. B.2: T = 0.6, top-p 0.95, top-k 20, presence 1.5)
     sampling: SamplingConfig = field(
         default_factory=lambda: SamplingConfig(
             temperature=0.6,
@@ -395,16 +469,23 @@ class EvalConfig:
             max_new_tokens=12_288,
         )
     )
+    #: decoding of the judge (greedy, 512 tokens)
     judge_sampling: SamplingConfig = field(
         default_factory=lambda: SamplingConfig(temperature=0.0, top_p=1.0, max_new_tokens=512)
     )
+    #: benchmarks to evaluate: names, family names (VLM, LLM, Video) or "all" (``zppo eval --list``)
     benchmarks: list[str] = field(default_factory=lambda: ["all"])
+    #: items generated per engine call
     batch_size: int = 64
-    max_items: int = 0  # 0 = all items
+    max_items: int = 0  # items per benchmark at most (0 = all)
+    #: context length of the evaluated model's engine
     max_model_len: int = 262_144
-    #: video frame sampling rule (paper: NOT FOUND)
+    #: frames per second sampled from a video (paper: NOT FOUND)
     video_fps: float = 1.0
+    #: frames per video at most (sampled evenly beyond it)
     video_max_frames: int = 64
+    #: grade with the judge (``model.judge``); without it judged benchmarks are skipped and answers the rule
+    #: grader cannot resolve score 0
     use_judge: bool = True
     #: GPU memory fraction of ONE evaluation GPU given to the vLLM engines on it (split evenly
     #: between pipeline.eval_workers_per_gpu workers)
@@ -419,8 +500,9 @@ class EvalConfig:
     #: base seed of evaluation sampling (T=0.6): each batch samples with seed + crc32(first item
     #: id), so a re-run of the same model gives the same responses (paper: pass@1, one sample)
     seed: int = 0
-    #: size and seed of each generated offline family (OfflineVLM / OfflineLLM / OfflineVideo)
+    #: items of each generated offline family (OfflineVLM / OfflineLLM / OfflineVideo)
     offline_size: int = 24
+    #: seed of the generated offline families' items
     offline_seed: int = 20_260_617
     #: continue an interrupted benchmark from its partial records
     resume: bool = True
@@ -432,6 +514,7 @@ class TrackingConfig:
 
     #: "" = a local server-less store under the run folder (``<output>/mlruns/mlflow.db``)
     tracking_uri: str = ""
+    #: MLflow experiment the runs are logged to (created as a model-training experiment)
     experiment: str = "zppo"
     #: where the printed MLflow links point: "" = the tracking server itself for an http(s)
     #: ``tracking_uri``, else ``http://127.0.0.1:5000`` (where ``make mlflow-ui`` serves a local
@@ -451,15 +534,17 @@ class TrackingConfig:
 class PipelineConfig:
     """The ``zppo-full`` sweep and how its stages run (Prefect); none of it changes results."""
 
-    #: sweep of the pipeline; empty students/seeds = ``[model.student]`` / ``[schedule.seed]``
+    #: students of the sweep (hub ids, folders, builtins); [] = ``[model.student]``
     students: list[str] = field(default_factory=list)
     #: every row of the paper's Tabs. 1, 2 and 4 by default (``METHODS``, paper row order)
     methods: list[str] = field(default_factory=lambda: list(METHODS))
+    #: seeds of the sweep, one run each (its ``schedule.seed``); [] = ``[schedule.seed]``
     seeds: list[int] = field(default_factory=list)
     #: also evaluate the untrained student (the "Base" row)
     evaluate_base: bool = True
     #: training launcher: "accelerate" (``accelerate launch`` with ``accelerate_config``) or "python"
     launcher: str = "accelerate"
+    #: ``accelerate launch --config_file`` of the training stage (FSDP2 full shard, bf16)
     accelerate_config: str = "configs/accelerate/fsdp_full_shard_bf16.yaml"
     #: benchmark evaluations running at once per (student, method)
     eval_concurrency: int = 2
@@ -468,16 +553,18 @@ class PipelineConfig:
     eval_gpus: list[int] = field(default_factory=list)
     #: evaluation workers sharing one GPU (each engine gets 1/N of its memory)
     eval_workers_per_gpu: int = 1
-    #: retries of transient failures (judge/API timeouts, port clashes) per stage, and their delay
+    #: retries of transient failures (judge/API timeouts, port clashes) per stage
     retries: int = 2
+    #: seconds before such a retry
     retry_delay_s: float = 30.0
     #: how often the training stage polls metrics.jsonl to stream step metrics to MLflow
     poll_interval_s: float = 2.0
     #: report stage: method pairs "A:B" whose macro difference A - B is bootstrapped (Tab. 14);
     #: empty = ZPPO against every other method of the sweep
     report_pairs: list[str] = field(default_factory=list)
-    #: benchmark-resampling bootstrap: resamples (paper: 10,000) and RNG seed
+    #: resamples of the benchmark-resampling bootstrap (Tab. 14; paper: 10,000)
     bootstrap_resamples: int = 10_000
+    #: RNG seed of that bootstrap
     bootstrap_seed: int = 0
     #: columns of the end-of-run result table: ``family`` (VLM / LLM / Video averages, the paper's
     #: grouping) or ``benchmark`` (one column each; the miniature's in-family and held-out splits)
@@ -500,11 +587,13 @@ class ClusterConfig:
     sweep in parallel, ``max_jobs_in_flight`` at once). Defaults: the paper's layout, 8 nodes x 8 GPUs of
     which 6 train and 2 serve the 27B teacher/judge on every node (docs/cluster.md)."""
 
-    #: "local": today's behaviour, stages are subprocesses of the worker's host; "slurm": sbatch jobs
+    #: "local": stages are subprocesses of the Prefect worker's host; "slurm": sbatch jobs
     executor: str = "local"
-    #: ``#SBATCH --partition`` / ``--account`` / ``--qos`` ("" = the cluster's default)
+    #: ``#SBATCH --partition`` ("" = the cluster's default)
     partition: str = ""
+    #: ``#SBATCH --account`` ("" = the cluster's default)
     account: str = ""
+    #: ``#SBATCH --qos`` ("" = the cluster's default)
     qos: str = ""
     #: ``#SBATCH --time`` of a training job; a job stopped at this limit is resubmitted and resumes
     time_limit: str = "48:00:00"
@@ -546,7 +635,9 @@ class ClusterConfig:
 class Config:
     """The resolved configuration of one pipeline run."""
 
+    #: name of the profile (run names and logs carry it)
     name: str = "paper"
+    #: run folder: training checkpoints, evaluation records, the report and the local MLflow store
     output_dir: str = "runs/paper"
     model: ModelConfig = field(default_factory=ModelConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
