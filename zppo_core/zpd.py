@@ -23,7 +23,7 @@ Documented choices where the paper is silent:
   passed parallel to the traces to ``prompts.build_ncq``, which deduplicates in first-seen order
   and skips unparseable ones (their trace still appears). ``ncq_order="shuffle"`` shuffles the
   (trace, answer) pairs first.
-* Each reformulated group gets uid ``f"{question_id}:{kind}:{step}"`` (its own baseline) and the
+* Each reformulated group gets uid :func:`group_uid` (its own baseline) and the
   ORIGINAL gold answer; duplicate question ids within one step are rejected.
 """
 
@@ -39,6 +39,12 @@ from zppo_core.prompts import build_bcq, build_ncq
 
 KINDS = ("bcq", "ncq")
 NCQ_ORDERS = ("rollout", "shuffle")
+
+
+def group_uid(question_id: str, kind: str, step: int) -> str:
+    """The id of one group of rollouts, its own advantage baseline: ``"<question id>:<kind>:<step>"``
+    with ``kind`` plain | bcq | ncq | hint | prefix | teacher (one group per question, kind and step)."""
+    return f"{question_id}:{kind}:{step}"
 
 
 def _check_binary(question_id: str, what: str, rewards: Sequence[float]) -> None:
@@ -269,7 +275,7 @@ def _build_one(plan: ReformulationPlan, compressed, rng: random.Random, ncq_orde
     g = plan.group
     cands = list(plan.candidates)
     common = dict(
-        uid=f"{g.question_id}:{plan.kind}:{step}",
+        uid=group_uid(g.question_id, plan.kind, step),
         kind=plan.kind,
         question_id=g.question_id,
         gold=g.gold,
@@ -362,6 +368,7 @@ __all__ = [
     "plan_reformulations",
     "global_postcap",
     "global_precap",
+    "group_uid",
     "precap",
     "reformulation_stats",
     "teacher_targets",

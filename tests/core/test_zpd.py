@@ -10,6 +10,7 @@ from zppo_core.zpd import (
     TeacherRollouts,
     build_reformulated_prompts,
     compression_inputs,
+    group_uid,
     hard_questions,
     plan_reformulations,
     precap,
@@ -231,3 +232,7 @@ def test_reformulation_stats():
         "n_questions": 6, "n_hard": 4, "hard_fraction": 4 / 6, "n_precap": 4,
         "n_bcq": 2, "n_ncq": 2, "n_teacher_all_wrong": 1,
     }
+
+
+def test_group_uid_names_question_kind_and_step():
+    assert group_uid("q7", "bcq", 3) == "q7:bcq:3"

@@ -15,6 +15,8 @@ offline departure documented in :mod:`zppo_core.engines.recorded`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -180,38 +182,55 @@ def make_render(processor: Any, cfg: Any):
     return render
 
 
-def make_grader(cfg: Any, judge_factory: Any = None):
-    """``(responses, question) -> rewards in {0., 1.}`` for one group.
+@dataclass
+class JudgeCounts:
+    """Rollouts the LLM judge graded so far, and of those the ones with a malformed verdict (0)."""
+
+    judged: int = 0
+    judge_malformed: int = 0
+
+
+class Grader:
+    """``grader(responses, question) -> rewards in {0., 1.}`` for one group.
 
     Rule rows go through :func:`zppo_core.grading.reward`. Rows with ``reward_type == "judge"``
     go to the LLM judge when ``zppo.judge_rewards`` is on: one batched call per group with the
     shared judge prompt (Fig. 9) and strict verdict parsing (malformed => 0). The judge backend
-    is built on first use by ``judge_factory()`` (see :func:`build_judge_backend`).
-    ``grade.stats`` counts ``judged`` and ``judge_malformed`` rollouts.
+    is built on first use by ``judge_factory()`` (default :func:`build_judge_backend`);
+    :attr:`counts` adds up what it graded.
     """
-    from zppo_core import grading
-    from zppo_core.engines.base import GenerationRequest, SamplingParams
-    from zppo_core.prompts import build_judge_prompt
 
-    params = SamplingParams.from_config(cfg.eval.judge_sampling)
-    judge: list[GenerationBackend] = []
+    def __init__(self, cfg: Any, judge_factory: Callable[[], GenerationBackend] | None = None) -> None:
+        from zppo_core.engines.base import SamplingParams
 
-    def grade(texts: list[str], q: dict[str, Any]) -> list[float]:
-        if not (cfg.zppo.judge_rewards and q.get("reward_type") == "judge"):
+        self.cfg = cfg
+        self.counts = JudgeCounts()
+        self._params = SamplingParams.from_config(cfg.eval.judge_sampling)
+        self._factory = judge_factory or (lambda: build_judge_backend(cfg))
+        self._judge: GenerationBackend | None = None
+
+    def __call__(self, texts: list[str], q: dict[str, Any]) -> list[float]:
+        from zppo_core import grading
+
+        if not (self.cfg.zppo.judge_rewards and q.get("reward_type") == "judge"):
             return [float(grading.reward(t, q["answer"])) for t in texts]
-        if not judge:
-            judge.append((judge_factory or (lambda: build_judge_backend(cfg)))())
+        return self._judged(texts, q)
+
+    def _judged(self, texts: list[str], q: dict[str, Any]) -> list[float]:
+        from zppo_core import grading
+        from zppo_core.engines.base import GenerationRequest
+        from zppo_core.prompts import build_judge_prompt
+
+        if self._judge is None:
+            self._judge = self._factory()
         reqs = [GenerationRequest(messages=[{"role": "user", "content": build_judge_prompt(
             question=q["question"], options=[], model_response=t, ground_truth=q["answer"])}])
             for t in texts]
         verdicts = [grading.parse_judge_verdict(ss[0].text if ss else "")
-                    for ss in judge[0].generate(reqs, 1, params)]
-        grade.stats["judged"] += len(verdicts)
-        grade.stats["judge_malformed"] += sum(v is None for v in verdicts)
+                    for ss in self._judge.generate(reqs, 1, self._params)]
+        self.counts.judged += len(verdicts)
+        self.counts.judge_malformed += sum(v is None for v in verdicts)
         return [1.0 if v else 0.0 for v in verdicts]
-
-    grade.stats = {"judged": 0, "judge_malformed": 0}
-    return grade
 
 
 def check_judge_server(cfg: Any, questions: list[dict[str, Any]]) -> None:
@@ -240,15 +259,15 @@ def build_judge_backend(cfg: Any) -> GenerationBackend:
 
 
 __all__ = [
+    "Grader",
+    "JudgeCounts",
     "build_judge_backend",
-    "check_judge_server",
-
     "build_optimizer",
     "build_student_backend",
     "build_teacher_backend",
     "load_student",
+    "check_judge_server",
     "lr_at",
-    "make_grader",
     "make_render",
     "torch_dtype",
 ]

@@ -47,6 +47,7 @@ from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.metrics_baselines import BaselineCounts
 from zppo_core.trainer.rollout import RolloutIO, make_request
 from zppo_core.trainer.state import FILLER_UID, UpdateContext
+from zppo_core.zpd import group_uid
 
 
 class TokenizerMismatch(ValueError):
@@ -105,7 +106,7 @@ def off_policy_sequences(io: RolloutIO, cfg: Any, questions: list[dict[str, Any]
                 continue
             correct += 1
             ids = list(s.token_ids) or tokenizer(s.text, add_special_tokens=False)["input_ids"]
-            out.append(Rollout(uid=f"{q['id']}:teacher:{step}", kind="teacher", question_id=q["id"],
+            out.append(Rollout(uid=group_uid(q['id'], "teacher", step), kind="teacher", question_id=q["id"],
                                prompt_ids=list(prompt_ids), response_ids=[int(i) for i in ids], reward=1.0,
                                finish_reason=s.finish_reason, mm=mm, is_replay=q["id"] in replay_ids))
     return out, drawn, correct, time.perf_counter() - t0

@@ -88,7 +88,7 @@ def _student_groups(io: RolloutIO, items: list[tuple[dict, GenerationRequest, st
     samples = _student_generate(io, [r for _, r, _ in items], n, params)
     for (q, req, head), ss in zip(items, samples):
         rewards = io.grade([head + s.text for s in ss], q)
-        rollouts += _to_rollouts(io, req, ss, rewards, uid=f"{q['id']}:{kind}:{step}", kind=kind, q=q,
+        rollouts += _to_rollouts(io, req, ss, rewards, uid=zpd.group_uid(q['id'], kind, step), kind=kind, q=q,
                                  is_replay=q["id"] in replay_ids)
     return rollouts
 

@@ -33,7 +33,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from zppo_core import zpd
@@ -152,7 +152,7 @@ def plain_stage(io, questions, replay_flags, n, params, step, max_prompt_tokens=
         rewards = io.grade([s.text for s in ss], q)
         groups.append(zpd.PlainGroup(q["id"], q["question"], q["answer"], [s.text for s in ss], rewards,
                                      payload=q, is_new=not rep))
-        rollouts += _to_rollouts(io, req, ss, rewards, uid=f"{q['id']}:plain:{step}", kind="plain", q=q,
+        rollouts += _to_rollouts(io, req, ss, rewards, uid=zpd.group_uid(q['id'], "plain", step), kind="plain", q=q,
                                  is_replay=rep, max_prompt_tokens=max_prompt_tokens)
     return groups, rollouts, skipped
 
@@ -225,8 +225,8 @@ def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, cap: int, 
     questions = new_qs + replay_qs
     order = list(order) if order is not None else list(range(len(questions)))
     student_p = SamplingParams.from_config(ro.student, seed=seed)
-    judge_stats = getattr(io.grade, "stats", {})
-    judged0 = dict(judge_stats)
+    judge_counts = getattr(io.grade, "counts", None)  # a Grader counts what its judge graded
+    judged0 = replace(judge_counts) if judge_counts is not None else None
     t0 = time.perf_counter()
     groups, rollouts, skipped = plain_stage(io, questions, [False] * len(new_qs) + [True] * len(replay_qs),
                                             ro.group_size, student_p, step, ro.max_prompt_tokens)
@@ -241,8 +241,9 @@ def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, cap: int, 
         if every_hard:  # the same on every rank: all ranks go on, or none
             _reformulate(io, cfg, hard, sr, step=step, seed=seed, precap_ids=zpd.global_precap(every_hard, cap),
                          cap=cap, gather=gather)
-    counts.judged = judge_stats.get("judged", 0) - judged0.get("judged", 0)
-    counts.judge_malformed = judge_stats.get("judge_malformed", 0) - judged0.get("judge_malformed", 0)
+    if judge_counts is not None and judged0 is not None:
+        counts.judged = judge_counts.judged - judged0.judged
+        counts.judge_malformed = judge_counts.judge_malformed - judged0.judge_malformed
     return sr
 
 

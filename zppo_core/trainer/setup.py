@@ -33,12 +33,12 @@ from zppo_core.replay import PromptReplayBuffer
 from zppo_core.trainer import checkpoint as ck
 from zppo_core.trainer.batch import vision_token_ids
 from zppo_core.trainer.build import (
+    Grader,
     build_optimizer,
     build_student_backend,
     build_teacher_backend,
     check_judge_server,
     load_student,
-    make_grader,
     make_render,
 )
 from zppo_core.durable import replace_durably
@@ -183,7 +183,7 @@ class RolloutIOFactory:
             student=build_student_backend(cfg, live_model, processor, model_dir, rank, world),
             teacher=build_teacher_backend(cfg, questions, processor),
             render=make_render(processor, cfg),
-            grade=make_grader(cfg),
+            grade=Grader(cfg),
             load_image=lambda p: load_image(p, where=p),
         )
 
