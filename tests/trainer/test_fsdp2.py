@@ -142,7 +142,7 @@ def test_readme_command_shards_and_a_crashed_run_resumes_to_the_same_state(tmp_p
 def test_vlm_step_under_fsdp2_with_memory_switches(tmp_path):
     """The tiny Qwen3.5-VL student (images on some prompts only) trains a step sharded over 2
     ranks with activation checkpointing and chunked log-probs. Without the image filler row
-    (update._match_vision) the root unit's reduce-scatter differs in size between a rank with an
+    (engine.matched_micros) the root unit's reduce-scatter differs in size between a rank with an
     image and one without (a gloo size mismatch); without gathering the root around generate(),
     HF's image-feature pass meets sharded weights."""
     over = {"data.train_path": "''", "model.student": "builtin:tiny-qwen3.5-vl", "data.toy_images": "true",

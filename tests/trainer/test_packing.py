@@ -104,7 +104,7 @@ def test_packed_gradients_equal_padded(tiny_lm, dist, tokens):
     grads = []
     for packing in ("off", "on"):
         tiny_lm.zero_grad()
-        t = accumulate_gradients(_ctx(tiny_lm, dist, packing=packing, tokens=tokens), rs, old, adv, filler=rs[0])
+        t = accumulate_gradients(_ctx(tiny_lm, dist, packing=packing, tokens=tokens), rs, old, adv)
         grads.append(([p.grad.clone() for p in tiny_lm.parameters()], t))
     (g_pad, t_pad), (g_pack, t_pack) = grads
     assert t_pad.tokens == t_pack.tokens == sum(len(r.response_ids) for r in rs)

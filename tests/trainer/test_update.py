@@ -54,10 +54,10 @@ def test_token_level_loss_with_accumulation_equals_whole_minibatch(tiny_lm, dist
     old = [t + 0.3 * torch.sin(torch.arange(t.numel(), dtype=torch.float32) + k) for k, t in enumerate(old)]
     adv = torch.linspace(-1.5, 1.5, len(rs))
     tiny_lm.zero_grad()
-    whole = accumulate_gradients(_ctx(tiny_lm, dist, len(rs)), rs, old, adv, filler=rs[0])
+    whole = accumulate_gradients(_ctx(tiny_lm, dist, len(rs)), rs, old, adv)
     g_whole = _grads(tiny_lm)
     tiny_lm.zero_grad()
-    acc = accumulate_gradients(_ctx(tiny_lm, dist, 5), rs, old, adv, filler=rs[0])
+    acc = accumulate_gradients(_ctx(tiny_lm, dist, 5), rs, old, adv)
     g_acc = _grads(tiny_lm)
     assert whole.tokens == acc.tokens == sum(len(r.response_ids) for r in rs)
     assert abs(whole.loss - acc.loss) < 1e-6

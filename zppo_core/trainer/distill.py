@@ -44,6 +44,7 @@ from zppo_core.loss import jsd_loss, token_entropy
 from zppo_core.prompts import build_plain
 from zppo_core.trainer.batch import Batch, Rollout, collate
 from zppo_core.trainer.distributed import Dist
+from zppo_core.trainer.engine import LossFn, Micro, matched_micros, normalizer, optimizer_step
 from zppo_core.trainer.metrics_baselines import BaselineCounts
 from zppo_core.trainer.rollout import RolloutIO, make_request
 from zppo_core.trainer.state import FILLER_UID, UpdateContext
@@ -125,19 +126,24 @@ def batch_device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _micro(model, teacher, rollouts: list[Rollout], ctx: UpdateContext, agg: str, norm_kw: dict, dummy: bool):
-    batch = collate(rollouts, ctx.pad_id, ctx.vision_ids)
-    logits = forward_logits(model, batch)
-    with torch.no_grad():
-        t_logits = forward_logits(teacher, batch)
-    width = min(logits.shape[-1], t_logits.shape[-1])
-    mask = batch.response_mask.to(logits.device)
-    for i, r in enumerate(rollouts):  # filler rows (zero-weight passes) carry no weight
-        if dummy or r.uid == FILLER_UID:
-            mask[i] = False
-    loss, m = jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=agg, **norm_kw)
-    m["entropy_sum"] = float(token_entropy(logits.detach())[mask].sum())  # the student's, on the loss tokens
-    return loss, m
+def _jsd_loss(ctx: UpdateContext, teacher: Any, agg: str, norm_kw: dict[str, float]) -> LossFn:
+    """The JSD loss of one engine micro-batch against the frozen teacher's logits."""
+
+    def loss_fn(m: Micro) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = collate(m.rows, ctx.pad_id, ctx.vision_ids)
+        logits = forward_logits(ctx.model, batch)
+        with torch.no_grad():
+            t_logits = forward_logits(teacher, batch)
+        width = min(logits.shape[-1], t_logits.shape[-1])
+        mask = batch.response_mask.to(logits.device)
+        for i, r in enumerate(m.rows):  # filler rows (zero-weight passes) carry no weight
+            if m.dummy or r.uid == FILLER_UID:
+                mask[i] = False
+        loss, met = jsd_loss(logits[..., :width], t_logits[..., :width].to(logits.device), mask, agg=agg, **norm_kw)
+        entropy = float(token_entropy(logits.detach())[mask].sum())  # the student's, on the loss tokens
+        return loss, {"jsd": met["jsd"] * met["n_tokens"], "entropy": entropy}
+
+    return loss_fn
 
 
 def _loss_tokens(r: Rollout, vision_ids: set[int]) -> int:
@@ -150,41 +156,21 @@ def distill_update(ctx: UpdateContext, teacher: Any, seqs: list[Rollout], agg: s
     reduced by ``agg`` ("token" | "sequence", default ``algo.loss_agg``) over every rank's
     sequences; returns the ``train/*`` and ``distill/jsd`` / ``distill/tokens`` metrics.
 
-    Collectives stay matched as in the RL update: a rank out of data runs zero-weight filler
-    micro-batches, and under FSDP2 + VLM a micro-batch without an image gets the zero-weight
-    image filler row whenever another rank's has one (``UpdateContext.vision_filler``)."""
+    The update engine (:mod:`zppo_core.trainer.engine`) keeps the micro-batches matched across
+    ranks (zero-weight fillers) and takes the optimizer step; this function hands it the plan
+    (``micro_batch`` sequences each, in order) and the JSD of one micro-batch."""
     dist, mb = ctx.dist, ctx.micro_batch
-    micros = [seqs[i : i + mb] for i in range(0, len(seqs), mb)]
     counted = [_loss_tokens(r, ctx.vision_ids) for r in seqs]
     g_tok, g_seq = dist.sum([sum(counted), sum(1 for c in counted if c)])
     if g_tok == 0:
         return _metrics(0.0, 0.0, 0.0, 0.0, 0)
     agg = agg or ctx.algo.loss_agg
-    norm_kw = ({"token_normalizer": g_tok / dist.world} if agg == "token"
-               else {"seq_normalizer": max(g_seq, 1.0) / dist.world})
-    n_micro = dist.max_int(len(micros))
-    ctx.optimizer.zero_grad(set_to_none=True)
-    loss_sum = jsd_sum = ent_sum = 0.0
-    for j in range(n_micro):
-        dummy = j >= len(micros)  # this rank is out of data: a zero-weight pass keeps collectives matched
-        micro = [ctx.filler()] if dummy else micros[j]
-        if ctx.vision_filler is not None and dist.max_int(int(any(r.mm for r in micro))) and not any(r.mm for r in micro):
-            micro = micro + [ctx.vision_filler]
-        with dist.maybe_no_sync(ctx.model, skip_sync=j < n_micro - 1):
-            loss, m = _micro(ctx.model, teacher, micro, ctx, agg, norm_kw, dummy)
-            dist.backward(loss)
-        loss_sum += float(loss.detach())
-        jsd_sum += m["jsd"] * m["n_tokens"]
-        ent_sum += m["entropy_sum"]
-    grad_norm = dist.clip_grad_norm(ctx.model, ctx.grad_clip)
-    loss_sum, jsd_sum, ent_sum = dist.sum([loss_sum, jsd_sum, ent_sum])
-    from zppo_core.trainer.update import check_finite, check_finite_weights
-
-    check_finite(loss_sum / dist.world, float(grad_norm))
-    ctx.optimizer.step()
-    ctx.optimizer.zero_grad(set_to_none=True)
-    check_finite_weights(ctx.model, dist)
-    return _metrics(loss_sum / dist.world, grad_norm, jsd_sum / g_tok, g_tok, 1, entropy=ent_sum / g_tok)
+    plan = [list(range(i, min(i + mb, len(seqs)))) for i in range(0, len(seqs), mb)]
+    micros = list(matched_micros(ctx, plan, seqs))
+    res = optimizer_step(ctx, micros, _jsd_loss(ctx, teacher, agg, normalizer(agg, g_tok, g_seq, dist.world)),
+                         ("jsd", "entropy"))
+    return _metrics(res.loss, res.grad_norm, res.totals["jsd"] / g_tok, g_tok, 1,
+                    entropy=res.totals["entropy"] / g_tok)
 
 
 def _metrics(loss: float, grad_norm: float, jsd: float, tokens: float, updates: int,

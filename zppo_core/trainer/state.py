@@ -60,7 +60,7 @@ class UpdateContext:
     packing: str = "off"
     micro_batch_tokens: int = 0
     reuse_old_logprobs: bool = False
-    #: FSDP2 + VLM only: a zero-weight rollout with an image (see ``update._match_vision``)
+    #: FSDP2 + VLM only: a zero-weight rollout with an image (see ``engine.matched_micros``)
     vision_filler: Rollout | None = None
 
     def filler(self) -> Rollout:

@@ -23,27 +23,24 @@
   micro-batches and averaged over ranks by DDP/FSDP this is exactly the token mean of the whole
   mini-batch (tested in tests/trainer/test_update.py).
 * **Distributed**: ranks can hold different numbers of groups (BCQ/NCQ counts differ per
-  shard, an odd ``|X_new|``, replay draws). Every rank runs the same number of forwards in the
-  old-log-prob pass and of micro-batches per update (the maximum over ranks); a rank short of
-  data runs a zero-weight pass on a one-token filler so collectives stay matched (FSDP2
-  all-gathers parameters at every forward).
+  shard, an odd ``|X_new|``, replay draws). The update engine (:mod:`zppo_core.trainer.engine`)
+  keeps the forwards of the old-log-prob pass and the micro-batches of each update matched
+  across ranks; this module hands it the plan and the loss of one micro-batch.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
-
-import math
 
 import torch
 
 from zppo_core.advantages import compute_advantages
-from zppo_core.errors import UserError
 from zppo_core.loss import policy_loss
 from zppo_core.trainer.batch import Rollout
 from zppo_core.trainer.distributed import Dist
+from zppo_core.trainer.engine import (LossFn, Micro, NonFiniteError, backward_all, check_finite, matched_micros,
+                                      normalizer, optimizer_step)
 from zppo_core.trainer.packing import RowLogprobs, micro_plan, pad_rows, row_logprobs
 from zppo_core.trainer.state import FILLER_UID, UpdateContext
 
@@ -101,16 +98,14 @@ def compute_old_logprobs(ctx: UpdateContext, rollouts: list[Rollout],
     ``train/entropy`` metric, measured in this same forward; fillers add nothing).
     """
     out: list[torch.Tensor] = [torch.zeros(0)] * len(rollouts)
-    plan = _plan(ctx, rollouts)
-    n_forwards = ctx.dist.max_int(len(plan)) if ctx.dist.world > 1 else len(plan)
-    for j in range(n_forwards):
-        mb = [rollouts[i] for i in plan[j]] if j < len(plan) else [ctx.filler()]
-        got = _rows(ctx, mb, with_entropy=entropy is not None)
-        if entropy is not None and j < len(plan):
-            entropy.add(got, mb)
-        if j < len(plan):
-            for i, t in zip(plan[j], got.logprobs):
-                out[i] = t.detach().float().cpu()
+    for m in matched_micros(ctx, _plan(ctx, rollouts), rollouts, match_vision=False):
+        got = _rows(ctx, m.rows, with_entropy=entropy is not None)
+        if m.dummy:
+            continue
+        if entropy is not None:
+            entropy.add(got, m.rows)
+        for i, t in zip(m.index, got.logprobs):
+            out[i] = t.detach().float().cpu()
     return out
 
 
@@ -178,137 +173,78 @@ class UpdateStats:
     dual_clip_frac: float = 0.0
 
 
-def _micro_loss(ctx: UpdateContext, micro, old_lp, adv, norm_kw, dummy, entropy: EntropySum | None = None):
-    """Loss of one micro-batch on response-only [B, longest response] tensors.
+#: the totals one RL micro-batch adds up (token-weighted clip / KL / dual-clip fractions, tokens)
+_TOTALS = ("clip", "kl", "dual", "tokens")
 
-    ``old_lp`` None: the old log-probs are this forward's own values, detached (I = 1 reuse);
-    ``entropy`` (with the reuse): receives this forward's policy entropy, as the skipped pass
-    would have. Returns (loss, metrics, the micro-batch's detached log-prob rows)."""
-    got = _rows(ctx, micro, with_entropy=entropy is not None)
-    rows = got.logprobs
-    if entropy is not None and not dummy:
-        entropy.add(got, micro)
-    lp = pad_rows(rows)
-    old = lp.detach() if old_lp is None else pad_rows([t.to(lp.device, lp.dtype) for t in old_lp])
-    mask = pad_rows(got.keep, False)
-    if dummy:
-        mask = torch.zeros_like(mask)
-    for i, r in enumerate(micro):  # filler rows (vision filler) carry no weight
-        if r.uid == FILLER_UID:
-            mask[i] = False
+
+def _rl_loss(ctx: UpdateContext, old_lp: list[torch.Tensor] | None, adv: torch.Tensor, norm_kw: dict[str, float],
+             record: ForwardRecord | None) -> LossFn:
+    """The clipped surrogate (:func:`zppo_core.loss.policy_loss`) of one engine micro-batch
+    (:class:`zppo_core.trainer.engine.Micro`) on response-only ``[B, longest response]`` tensors:
+    its rollouts' old log-probs and advantages, zero weight for filler rows.
+
+    ``old_lp`` None: the old log-probs are each forward's own values, detached (I = 1 reuse);
+    ``record`` then receives them and this forward's policy entropy, as the skipped pass would."""
     a = ctx.algo
-    loss, m = policy_loss(
-        lp, old, adv.to(lp.device), mask, clip_low=a.clip_low, clip_high=a.clip_high,
-        dual_clip=a.dual_clip, agg=a.loss_agg, **norm_kw,
-    )
-    return loss, m, [t.detach().float().cpu() for t in rows]
 
-
-def _match_vision(ctx: UpdateContext, micro, lp_rows, adv_rows):
-    """FSDP2 + VLM: when any rank's micro-batch has an image, every rank's has one (a zero-weight
-    image filler row is added), so every rank's backward produces vision-tower gradients and the
-    root unit's reduce-scatter has the same size on every rank."""
-    has = any(r.mm for r in micro)
-    if ctx.dist.max_int(int(has)) and not has:
-        f = ctx.vision_filler
-        lp_rows = None if lp_rows is None else lp_rows + [torch.zeros(len(f.response_ids))]
-        return micro + [f], lp_rows, torch.cat([adv_rows, torch.zeros(1)])
-    return micro, lp_rows, adv_rows
-
-
-def accumulate_gradients(
-    ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
-    filler: Rollout | None, record: ForwardRecord | None = None,
-) -> GradTotals:
-    """Backward of one mini-batch's loss, micro-batch by micro-batch (grads accumulate).
-
-    ``filler``: a rollout to run as a zero-weight micro-batch when this rank has fewer
-    micro-batches than another. ``old_lp`` None: reuse each forward's own detached log-probs
-    (I = 1); ``record`` then receives them and the entropy. Returns this rank's sums.
-    """
-    dist = ctx.dist
-    n_tok = sum(len(r.response_ids) for r in rollouts)
-    n_seq = sum(1 for r in rollouts if r.response_ids)
-    g_tok, g_seq = dist.sum([n_tok, n_seq])
-    if ctx.algo.loss_agg == "token":
-        norm_kw = {"token_normalizer": max(g_tok, 1.0) / dist.world}
-    else:
-        norm_kw = {"seq_normalizer": max(g_seq, 1.0) / dist.world}
-    micro_idx = _plan(ctx, rollouts)
-    n_micro = dist.max_int(len(micro_idx))
-    totals = GradTotals()
-    for j in range(n_micro):
-        dummy = j >= len(micro_idx)
-        sel = [] if dummy else micro_idx[j]
-        if dummy:  # this rank is out of data: a zero-weight pass keeps collectives matched
-            micro, lp_rows, adv_rows = [filler], [torch.zeros(len(filler.response_ids))], torch.zeros(1)
+    def loss_fn(m: Micro) -> tuple[torch.Tensor, dict[str, float]]:
+        got = _rows(ctx, m.rows, with_entropy=record is not None)
+        if record is not None and not m.dummy:
+            record.entropy.add(got, m.rows)
+        lp = pad_rows(got.logprobs)
+        fill = m.rows[len(m.index):]
+        if old_lp is None and not m.dummy:
+            old = lp.detach()
         else:
-            micro, adv_rows = [rollouts[i] for i in sel], adv[sel]
-            lp_rows = None if old_lp is None else [old_lp[i] for i in sel]
-        if ctx.vision_filler is not None:
-            micro, lp_rows, adv_rows = _match_vision(ctx, micro, lp_rows, adv_rows)
-        with dist.maybe_no_sync(ctx.model, skip_sync=j < n_micro - 1):
-            loss, m, seen = _micro_loss(ctx, micro, lp_rows, adv_rows, norm_kw, dummy,
-                                        None if record is None else record.entropy)
-            dist.backward(loss)
+            old_rows = [old_lp[i] for i in m.index] if old_lp is not None else []
+            old = pad_rows([t.to(lp.device, lp.dtype) for t in old_rows + [torch.zeros(len(r.response_ids)) for r in fill]])
+        mask = pad_rows(got.keep, False)
+        if m.dummy:
+            mask = torch.zeros_like(mask)
+        for i, r in enumerate(m.rows):  # filler rows (vision filler) carry no weight
+            if r.uid == FILLER_UID:
+                mask[i] = False
+        adv_rows = torch.cat([adv[m.index], torch.zeros(len(fill))])
+        loss, met = policy_loss(lp, old, adv_rows.to(lp.device), mask, clip_low=a.clip_low, clip_high=a.clip_high,
+                                dual_clip=a.dual_clip, agg=a.loss_agg, **norm_kw)
         if record is not None:
-            for i, t in zip(sel, seen):
-                record.logprobs[i] = t
-        totals.loss += float(loss.detach())
-        totals.clip += m["clip_fraction"] * m["n_tokens"]
-        totals.kl += m["approx_kl"] * m["n_tokens"]
-        totals.dual += m["dual_clip_fraction"] * m["n_tokens"]
-        totals.tokens += m["n_tokens"]
-    return totals
+            for i, t in zip(m.index, got.logprobs):
+                record.logprobs[i] = t.detach().float().cpu()
+        n = met["n_tokens"]
+        return loss, {"clip": met["clip_fraction"] * n, "kl": met["approx_kl"] * n,
+                      "dual": met["dual_clip_fraction"] * n, "tokens": n}
+
+    return loss_fn
 
 
-class NonFiniteError(UserError):
-    """A non-finite loss or gradient norm: the run stops before the optimizer step applies it."""
+def _mini_batch(ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
+                record: ForwardRecord | None) -> tuple[list[Micro], LossFn]:
+    """The engine's micro-batches of one mini-batch and their loss (normalised over all ranks)."""
+    g_tok, g_seq = ctx.dist.sum([sum(len(r.response_ids) for r in rollouts), sum(1 for r in rollouts if r.response_ids)])
+    norm_kw = normalizer(ctx.algo.loss_agg, g_tok, g_seq, ctx.dist.world)
+    micros = list(matched_micros(ctx, _plan(ctx, rollouts), rollouts))
+    return micros, _rl_loss(ctx, old_lp, adv, norm_kw, record)
 
 
-def check_finite(loss: float, grad_norm: float) -> None:
-    """Raise :class:`NonFiniteError` unless the (global) loss and gradient norm are finite. Both
-    are reduced over ranks already, so every rank decides alike."""
-    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-        raise NonFiniteError(
-            f"non-finite training signal (loss {loss}, gradient norm {grad_norm}): the run stops before "
-            f"applying it; lower optim.lr or check the data")
+def accumulate_gradients(ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None,
+                         adv: torch.Tensor, record: ForwardRecord | None = None) -> GradTotals:
+    """Backward of one mini-batch's loss, micro-batch by micro-batch (grads accumulate), without
+    the optimizer step. ``old_lp`` None: reuse each forward's own detached log-probs (I = 1);
+    ``record`` then receives them and the entropy. Returns this rank's sums."""
+    micros, loss_fn = _mini_batch(ctx, rollouts, old_lp, adv, record)
+    loss, t = backward_all(ctx, micros, loss_fn, _TOTALS)
+    return GradTotals(loss=loss, clip=t["clip"], kl=t["kl"], dual=t["dual"], tokens=t["tokens"])
 
 
-def check_finite_weights(model: Any, dist: Any) -> None:
-    """Raise :class:`NonFiniteError` on every rank when any rank's (shard of the) weights holds a
-    non-finite value after an optimizer step (a step size that made them overflow): the run stops
-    before such weights are generated from or checkpointed. One device sync."""
-    flags = [torch.isfinite(p.detach()).all() for p in model.parameters() if p.numel()]
-    bad = int(not bool(torch.stack(flags).all())) if flags else 0
-    if dist.max_int(bad):
-        raise NonFiniteError("non-finite weights after an optimizer step: the run stops before using or "
-                             "saving them; lower optim.lr or check the data")
-
-
-def one_update(
-    ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
-    filler: Rollout | None, record: ForwardRecord | None = None,
-) -> UpdateStats:
+def one_update(ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
+               record: ForwardRecord | None = None) -> UpdateStats:
     """One optimizer step on one mini-batch (micro-batched with gradient accumulation)."""
-    ctx.optimizer.zero_grad(set_to_none=True)
-    t = accumulate_gradients(ctx, rollouts, old_lp, adv, filler, record)
-    grad_norm = ctx.dist.clip_grad_norm(ctx.model, ctx.grad_clip)
-    loss_sum, clip_sum, kl_sum, dual_sum, tok_sum = ctx.dist.sum([t.loss, t.clip, t.kl, t.dual, t.tokens])
-    check_finite(loss_sum / ctx.dist.world, float(grad_norm))
-    ctx.optimizer.step()
-    ctx.optimizer.zero_grad(set_to_none=True)
-    check_finite_weights(ctx.model, ctx.dist)
-    return UpdateStats(
-        # each rank's micro losses sum to (its tokens' loss sum) * world / N: the mean over
-        # ranks is the mini-batch loss
-        loss=loss_sum / ctx.dist.world,
-        clip_frac=clip_sum / tok_sum if tok_sum else 0.0,
-        approx_kl=kl_sum / tok_sum if tok_sum else 0.0,
-        grad_norm=grad_norm,
-        tokens=tok_sum,
-        dual_clip_frac=dual_sum / tok_sum if tok_sum else 0.0,
-    )
+    micros, loss_fn = _mini_batch(ctx, rollouts, old_lp, adv, record)
+    res = optimizer_step(ctx, micros, loss_fn, _TOTALS)
+    t = res.totals
+    tok = t["tokens"]
+    return UpdateStats(loss=res.loss, clip_frac=t["clip"] / tok if tok else 0.0, approx_kl=t["kl"] / tok if tok else 0.0,
+                       grad_norm=res.grad_norm, tokens=tok, dual_clip_frac=t["dual"] / tok if tok else 0.0)
 
 
 def run_updates(
@@ -324,7 +260,6 @@ def run_updates(
     plan = minibatch_plan(rollouts, algo.iterations, seed)
     if algo.adv_scope == "step":
         adv_all = global_advantages(rollouts, dist, algo.adv_norm, algo.adv_eps)
-    filler = ctx.filler()
     stats: list[UpdateStats] = []
     abs_adv: list[float] = []
     n_pos = 0
@@ -338,11 +273,11 @@ def run_updates(
         n_pos += int((adv > 0).sum())
         if seen is not None:  # I = 1: a single mini-batch holding every rollout (plan[0] == all indices)
             got = ForwardRecord([None] * len(mb), ent)
-            stats.append(one_update(ctx, mb, None, adv, filler, got))
+            stats.append(one_update(ctx, mb, None, adv, got))
             for i, t in zip(sel, got.logprobs):
                 seen[i] = t
         else:
-            stats.append(one_update(ctx, mb, [old_lp[i] for i in sel], adv, filler))
+            stats.append(one_update(ctx, mb, [old_lp[i] for i in sel], adv))
     if seen is not None:
         old_lp = [t if t is not None else torch.zeros(0) for t in seen]
     diff_sum, diff_n = sampler_logprob_diff(rollouts, old_lp)
@@ -367,10 +302,12 @@ def run_updates(
 
 __all__ = [
     "EntropySum",
+    "NonFiniteError",
     "ForwardRecord",
     "GradTotals",
     "UpdateStats",
     "accumulate_gradients",
+    "check_finite",
     "compute_old_logprobs",
     "global_advantages",
     "minibatch_plan",
