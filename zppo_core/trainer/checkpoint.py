@@ -13,8 +13,9 @@ A checkpoint is written into ``checkpoints/.tmp-step_000010-<pid>/`` and renamed
 with ``os.replace`` only when complete and fsynced (files and folders), so a run killed
 mid-save, or a machine that loses power right after, leaves no partial ``step_*`` folder behind; :func:`find_latest` only considers ``step_*`` folders holding ``trainer_state.json``.
 Only rank 0 calls the file writers here; the trainer-level functions at the end
-(:func:`save`, :func:`restore`, :func:`sync_student`) are called by EVERY rank, because the
-full state dicts they gather are collectives under DDP/FSDP.
+(:func:`save`, :func:`restore`; and :func:`gather_model_state` for the disk weight sync of
+:mod:`zppo_core.trainer.student_engine`) are called by EVERY rank, because the full state
+dicts they gather are collectives under DDP/FSDP.
 """
 
 from __future__ import annotations
@@ -307,32 +308,6 @@ def _fix_architectures(out: Path, model: Any) -> None:
         path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
-def sync_student(parts: Parts) -> str:
-    """Push new weights into a student engine that does not wrap the live model (vLLM).
-
-    ``model.weight_sync`` (:mod:`zppo_core.trainer.weight_sync`): ``memory`` streams full
-    tensors into every rank's own engine; ``disk`` (and any engine that cannot take tensors,
-    e.g. the CPU build) has every rank gather the state dict (a collective under FSDP2), rank 0
-    write it, every engine re-read it. Returns the mode used ("" when nothing to sync)."""
-    from zppo_core.trainer.weight_sync import resolve_weight_sync, sync_in_memory
-
-    backend = parts.io.student
-    if parts.cfg.model.student_backend == "transformers" or not hasattr(backend, "update_weights"):
-        return ""
-    mode = resolve_weight_sync(parts.cfg.model.weight_sync,
-                               engine_in_process=bool(getattr(backend, "in_process", False)))
-    if mode == "memory":
-        sync_in_memory(parts)
-        return mode
-    sync_dir = parts.output_dir / ".weight_sync"
-    sd = gather_model_state(parts)
-    if parts.dist.is_main:
-        write_model(parts, sync_dir, sd)
-    parts.dist.barrier()
-    backend.update_weights(str(sync_dir))
-    return mode
-
-
 def _state_json(parts: Parts, st: TrainerState) -> dict[str, Any]:
     from zppo_core.trainer.resume import identity
 
@@ -424,5 +399,4 @@ __all__ = [
     "save_checkpoint",
     "write_model",
     "set_rng_state",
-    "sync_student",
 ]

@@ -65,14 +65,6 @@ def _audit(parts: Parts, sr: Any) -> None:
         parts.audit_log.write(records)
 
 
-def _sleep_student(parts: Parts) -> None:
-    """Put a sleep-mode student engine to sleep (level ``model.vllm_sleep_level``); engines
-    without sleep mode (transformers, the CPU build of vLLM) ignore it."""
-    sleep = getattr(parts.io.student, "sleep", None)
-    if sleep is not None and parts.cfg.model.student_backend == "vllm":
-        sleep()
-
-
 def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     """One rollout step (Algorithm 1); mutates ``st`` and the model. Returns the step's metrics.
     Rank 0 writes the step's candidate-match audit records to ``parts.audit_log`` (if open)."""
@@ -102,13 +94,13 @@ def train_step(parts: Parts, st: TrainerState) -> dict[str, float]:
     for g in parts.optimizer.param_groups:
         g["lr"] = lr_at(step, cfg)
     t1 = time.perf_counter()
-    _sleep_student(parts)  # colocated vLLM: free its GPU memory for the update (sleep mode)
+    parts.student.before_update()  # colocated vLLM: free its GPU memory for the update (sleep mode)
     if cfg.zppo.distill:  # Off-/On-Distill: one JSD update against the in-process teacher
         train_m = distill_step(parts, sr, extra, new_qs + replay_qs, replay_ids, step=step, seed=seed)
     else:
         train_m = run_updates(parts.update, sr.rollouts, seed=seed)
     update_time = time.perf_counter() - t1
-    ck.sync_student(parts)  # wakes weights, loads the new ones, then wakes the KV cache
+    parts.student.after_update(parts)  # vLLM: the new weights into the engine, then it wakes
     st.step = step
     return baseline_metrics(cfg, extra, dist) | step_metrics(
         step=step, sr=sr, outcomes=outcomes, n_new=len(new_all), n_replay=len(replay_all), buf_res=buf_res,

@@ -51,6 +51,7 @@ from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.loop import Callback, fit
 from zppo_core.trainer.parallel import describe
 from zppo_core.trainer.state import Parts, TrainerState, UpdateContext
+from zppo_core.trainer.student_engine import StudentEngine
 
 log = logging.getLogger("zppo.trainer")
 
@@ -117,7 +118,7 @@ def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
         log.info("student layout: %s over %d process(es)", dist.strategy, dist.world)
     return Parts(cfg=cfg, dist=dist, model=model, optimizer=optimizer, processor=processor, io=io,
                  questions=questions, pad_id=int(pad_id), vision_ids=vision_ids, output_dir=output_dir,
-                 update=update, teacher=teacher, tokenizer=tok)
+                 update=update, student=StudentEngine.for_run(cfg, io.student), teacher=teacher, tokenizer=tok)
 
 
 def _vision_filler(io: Any, pad_id: int) -> Any:

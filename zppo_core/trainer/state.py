@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zppo_core.replay import PromptReplayBuffer
 from zppo_core.trainer.batch import Rollout
@@ -17,6 +17,9 @@ from zppo_core.trainer.audit_log import AuditLog
 from zppo_core.trainer.data import DataCursor
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.rollout import RolloutIO
+
+if TYPE_CHECKING:  # student_engine imports checkpoint, which imports this module
+    from zppo_core.trainer.student_engine import StudentEngine
 
 #: group id of zero-weight filler rollouts (never part of the loss)
 FILLER_UID = "__filler__"
@@ -94,6 +97,8 @@ class Parts:
     vision_ids: set[int]
     output_dir: Path
     update: UpdateContext
+    #: the student's generation engine around each update (sleep, weight sync, wake)
+    student: StudentEngine
     teacher: Any = None  # in-process frozen teacher (distillation rows only)
     tokenizer: Any = None  # the student's tokenizer
     #: rank 0's writer of the bounded ``bcq_debug`` / ``ncq_debug`` audit files (opened by ``fit``)
