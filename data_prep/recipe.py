@@ -139,10 +139,3 @@ def tier_of(canonical: str) -> int | None:
     """1 or 2 for a tiered canonical name, None for an untiered (excluded) one."""
     entry = CANONICAL.get(canonical)
     return entry[0] if entry else None
-
-
-def vero_reward_type(raw: str | None) -> str:
-    """Map Vero's ``extra_info.reward_type`` to ``rule`` | ``judge`` (see VERO_REWARD_TYPES)."""
-    if raw is None:
-        return DEFAULT_REWARD_TYPE
-    return VERO_REWARD_TYPES.get(raw.strip().lower(), DEFAULT_REWARD_TYPE)

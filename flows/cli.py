@@ -103,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
     (``zppo pipeline: error: ...``) without a resume hint: nothing ran. A stage that fails later
     is reported in one line plus the hint, since completed stages are cached."""
     from zppo_core.config import parse_overrides
-    from zppo_core.errors import format_error, is_expected
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     overrides = parse_overrides(args.set)

@@ -23,7 +23,7 @@ Pure module: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from zppo_core.grading import extract_boxed, normalize_answer
@@ -93,7 +93,7 @@ def audit_rollout(ctx: AuditContext, response_text: str, reward: float) -> Audit
 
 @dataclass
 class MatchCounts:
-    """Counts behind the F.7 rates (summable over ranks and steps; ``as_list``/``from_list``)."""
+    """Counts behind the F.7 rates (summable over ranks and steps, field by field)."""
 
     bcq_rollouts: float = 0.0
     bcq_correct: float = 0.0
@@ -102,13 +102,6 @@ class MatchCounts:
     ncq_rollouts: float = 0.0
     ncq_correct: float = 0.0
     ncq_match_neg: float = 0.0  # NCQ rollouts repeating a listed wrong answer
-
-    def as_list(self) -> list[float]:
-        return [float(getattr(self, f.name)) for f in fields(self)]
-
-    @classmethod
-    def from_list(cls, values: Sequence[float]) -> "MatchCounts":
-        return cls(*[float(v) for v in values])
 
 
 def is_correct(reward: float) -> bool:

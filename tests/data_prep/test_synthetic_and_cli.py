@@ -10,7 +10,7 @@ import pytest
 
 from data_prep.curate import clean_question
 from data_prep.imaging import image_header
-from data_prep.recipe import canonical_name, tier_of, vero_reward_type
+from data_prep.recipe import canonical_name, tier_of
 from data_prep.schemas import check_mmfr_schema, check_vero_schema
 from data_prep.synthetic import DEFECTS, MMFR_SCHEMA, VERO_SCHEMA, generate_sources, mmfr_row, vero_row
 from zppo_core.prompts import strip_format_directives, strip_image_tags
@@ -75,8 +75,21 @@ def test_recipe_tables():
     assert canonical_name("stem-ai2d_merged") == canonical_name("FineVision-ai2d_merged") == "ai2d"
     assert canonical_name("stem-wemath20_pro") == canonical_name("WeMath2-Standard") == "wemath"
     assert (tier_of("ai2d"), tier_of("gqa"), tier_of(canonical_name("chart_ocr-reachqa"))) == (1, 2, None)
-    assert [vero_reward_type(x) for x in ("numeric", "Multiple_Choice", "llm_judge", "grounding", None)] == [
-        "rule", "rule", "judge", "judge", "judge"]
+
+
+
+def test_reward_type_of_a_row_is_the_curation_sql():
+    import duckdb
+
+    from data_prep.stages import _reward_case
+
+    raw = [("vero", "numeric"), ("vero", " Multiple_Choice "), ("vero", "llm_judge"), ("vero", "grounding"),
+           ("vero", None), ("mmfr", "numeric")]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE r (source VARCHAR, reward_type_raw VARCHAR)")
+    con.executemany("INSERT INTO r VALUES (?, ?)", raw)
+    got = [row[0] for row in con.execute(f"SELECT {_reward_case()} FROM r ORDER BY rowid").fetchall()]
+    assert got == ["rule", "rule", "judge", "judge", "judge", "rule"]
 
 
 @pytest.mark.parametrize("text", [

@@ -107,14 +107,6 @@ class GenerationBackend(Protocol):
         ...
 
 
-class WeightSyncable(Protocol):
-    """A backend whose weights can be refreshed from the trainer after an update."""
-
-    def update_weights(self, model_dir: str) -> None:
-        """Load the safetensors weights saved in ``model_dir`` (same architecture)."""
-        ...
-
-
 class BackendError(RuntimeError):
     """A backend failed in a way the caller should report (bad config, server down...)."""
 

@@ -145,10 +145,6 @@ class HFBackend:
         """True when every rank must call :meth:`generate` (even with no requests)."""
         return self._max_over_ranks is not None
 
-    def set_model(self, model: torch.nn.Module) -> None:
-        """Sample from ``model`` from now on (e.g. the trainer's unwrapped live module)."""
-        self.model = model
-
     def update_weights(self, model_dir: str) -> None:
         """Load the safetensors in ``model_dir`` into the wrapped module (strict on names)."""
         from zppo_core.engines.weights import load_safetensors_dir

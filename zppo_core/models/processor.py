@@ -4,8 +4,8 @@ The Qwen-VL processors (``Qwen3VLProcessor``, ``Qwen2_5_VLProcessor``, ``Qwen2VL
 refuse to be built when torchvision is unusable (as with the CPU torch wheel here): their video
 processor is torchvision-only, and the processor's argument check fails on ``None``. We subclass
 the processor to accept ``video_processor=None`` and load the tokenizer and the PIL image
-processor separately. Videos are then unsupported (:func:`supports_video` is False and the
-renderer raises a clear error); images work. With torchvision present, the stock
+processor separately. Videos are then unsupported (no
+``video_processor``: the renderer raises a clear error); images work. With torchvision present, the stock
 ``AutoProcessor`` path is used.
 """
 
@@ -104,10 +104,6 @@ def load_processor(path: str | Path, *, trust_remote_code: bool = False) -> Any:
 def tokenizer_of(processor_or_tokenizer: Any) -> Any:
     """The tokenizer inside a processor (or the argument itself when it is a tokenizer)."""
     return getattr(processor_or_tokenizer, "tokenizer", processor_or_tokenizer)
-
-
-def supports_video(processor_or_tokenizer: Any) -> bool:
-    return getattr(processor_or_tokenizer, "video_processor", None) is not None
 
 
 def save_processor(processor: Any, out: str | Path) -> None:

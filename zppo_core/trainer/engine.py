@@ -46,11 +46,6 @@ class Micro:
     index: list[int] = field(default_factory=list)
     dummy: bool = False
 
-    @property
-    def n_filler(self) -> int:
-        """Zero-weight rows appended after the real ones (the dummy pass's filler included)."""
-        return len(self.rows) - len(self.index)
-
 
 #: ``loss_fn(micro) -> (loss, totals)``: the micro-batch's loss (already divided by the global
 #: normaliser) and the values to add up over micro-batches and ranks (``{"tokens": 12.0, ...}``)
