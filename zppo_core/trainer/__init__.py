@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from zppo_core.config import Config
 
-def train(cfg: Any, output_dir: Any, **kw: Any) -> dict[str, Any]:
+
+def train(cfg: Config, output_dir: Any, **kw: Any) -> dict[str, Any]:
     """Run or resume training (:func:`zppo_core.trainer.setup.train`)."""
     from zppo_core.trainer.setup import train as _train
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from zppo_core.config import Config
 from zppo_core.engines.base import GenerationBackend
 from zppo_core.engines.factory import build_backend
 
@@ -48,7 +49,7 @@ def resolve_attn_implementation(requested: str, *, on_cuda: bool, flash_availabl
     return requested
 
 
-def attn_implementation(cfg: Any) -> str | None:
+def attn_implementation(cfg: Config) -> str | None:
     """:func:`resolve_attn_implementation` on this machine."""
     import importlib.util
 
@@ -56,7 +57,7 @@ def attn_implementation(cfg: Any) -> str | None:
                                        flash_available=importlib.util.find_spec("flash_attn") is not None)
 
 
-def load_student(model_dir: str, cfg: Any, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
+def load_student(model_dir: str, cfg: Config, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
     """(model, processor-or-tokenizer) from an HF folder (safetensors only).
 
     The trained weights are loaded in float32 whatever ``model.dtype`` says: they are the master
@@ -94,7 +95,7 @@ def build_optimizer(model: Any, optim: Any) -> torch.optim.Optimizer:
                              weight_decay=optim.weight_decay)
 
 
-def lr_at(step: int, cfg: Any) -> float:
+def lr_at(step: int, cfg: Config) -> float:
     """Constant learning rate after a linear warmup of ``warmup_ratio * total_steps`` steps."""
     warm = int(cfg.optim.warmup_ratio * cfg.schedule.total_steps)
     if warm <= 0:
@@ -114,7 +115,7 @@ def single_process_dist_env() -> None:
     os.environ.setdefault("MASTER_PORT", str(free_port()))
 
 
-def student_engine_kwargs(cfg: Any, rank: int, world: int) -> dict[str, Any]:
+def student_engine_kwargs(cfg: Config, rank: int, world: int) -> dict[str, Any]:
     """Keyword arguments of the colocated vLLM student engine of training rank ``rank``: on its
     own GPU (``external_launcher`` under several ranks, or for in-memory weight sync), seed
     ``schedule.seed + rank``, explicit lengths, the trainer's pixel limits, sleep mode level
@@ -134,7 +135,7 @@ def student_engine_kwargs(cfg: Any, rank: int, world: int) -> dict[str, Any]:
     return kw
 
 
-def build_student_backend(cfg: Any, live_model: Any, processor: Any, model_dir: str,
+def build_student_backend(cfg: Config, live_model: Any, processor: Any, model_dir: str,
                           rank: int = 0, world: int = 1) -> GenerationBackend:
     """Student backend: wraps the live model (transformers) or a weight-synced engine (vllm)."""
     kind = cfg.model.student_backend
@@ -149,7 +150,7 @@ def build_student_backend(cfg: Any, live_model: Any, processor: Any, model_dir: 
     raise ValueError(f"model.student_backend: {kind!r} cannot train (use transformers or vllm)")
 
 
-def build_teacher_backend(cfg: Any, questions: list[dict[str, Any]], processor: Any) -> GenerationBackend | None:
+def build_teacher_backend(cfg: Config, questions: list[dict[str, Any]], processor: Any) -> GenerationBackend | None:
     """Teacher / compressor backend, or ``None`` when the method needs none."""
     if not cfg.zppo.needs_teacher_backend:
         return None
@@ -171,7 +172,7 @@ def build_teacher_backend(cfg: Any, questions: list[dict[str, Any]], processor: 
                          max_pixels=m.max_pixels, trust_remote_code=m.trust_remote_code)
 
 
-def make_render(processor: Any, cfg: Any):
+def make_render(processor: Any, cfg: Config):
     """``request -> (prompt_ids, model_inputs or None)`` with the generation's tokenisation."""
     from zppo_core.engines.render import render_prompt
 
@@ -200,7 +201,7 @@ class Grader:
     :attr:`counts` adds up what it graded.
     """
 
-    def __init__(self, cfg: Any, judge_factory: Callable[[], GenerationBackend] | None = None) -> None:
+    def __init__(self, cfg: Config, judge_factory: Callable[[], GenerationBackend] | None = None) -> None:
         from zppo_core.engines.base import SamplingParams
 
         self.cfg = cfg
@@ -233,7 +234,7 @@ class Grader:
         return [1.0 if v else 0.0 for v in verdicts]
 
 
-def check_judge_server(cfg: Any, questions: list[dict[str, Any]]) -> None:
+def check_judge_server(cfg: Config, questions: list[dict[str, Any]]) -> None:
     """Before the first step: the judge server answers, when judge rewards will call it."""
     m = cfg.model
     if cfg.zppo.judge_rewards and m.judge_backend == "openai" and any(
@@ -243,7 +244,7 @@ def check_judge_server(cfg: Any, questions: list[dict[str, Any]]) -> None:
         check_server(m.judge_url, m.server_health_timeout_s, "model.judge_url")
 
 
-def build_judge_backend(cfg: Any) -> GenerationBackend:
+def build_judge_backend(cfg: Config) -> GenerationBackend:
     """The LLM judge of free-form training rewards (the teacher checkpoint on a sidecar pool)."""
     m = cfg.model
     if m.judge_backend == "recorded":

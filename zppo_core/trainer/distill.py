@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from zppo_core.config import Config
 from zppo_core.engines.base import SamplingParams
 from zppo_core.loss import jsd_loss, token_entropy
 from zppo_core.prompts import build_plain
@@ -70,7 +71,7 @@ def check_tokenizers(student_tok: Any, teacher_tok: Any, student: str, teacher: 
     )
 
 
-def load_teacher(cfg: Any, dist: Dist, student_processor: Any, student_dir: str) -> Any:
+def load_teacher(cfg: Config, dist: Dist, student_processor: Any, student_dir: str) -> Any:
     """The in-process teacher of the distillation rows (``model.teacher``), checked, then loaded in
     the compute dtype (``model.dtype``) and placed by :func:`zppo_core.trainer.frozen.load_frozen`
     (fsdp2: meta init, sharded, shards broadcast from rank 0; never whole on a GPU, no fp32 copy)."""
@@ -87,7 +88,7 @@ def load_teacher(cfg: Any, dist: Dist, student_processor: Any, student_dir: str)
     return load_frozen(teacher_dir, cfg, dist)
 
 
-def off_policy_sequences(io: RolloutIO, cfg: Any, questions: list[dict[str, Any]], replay_ids: set[str],
+def off_policy_sequences(io: RolloutIO, cfg: Config, questions: list[dict[str, Any]], replay_ids: set[str],
                          tokenizer: Any, *, step: int, seed: int) -> tuple[list[Rollout], int, int, float]:
     """Off-Distill's batch: the correct ones of G_T fresh teacher rollouts per question.
     Returns ``(sequences, teacher rollouts drawn, of which correct, seconds)``."""

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from zppo_core.config import Config
+
 
 def non_persistent_buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """``{qualified name: tensor}`` of the buffers a state dict leaves out."""
@@ -36,7 +38,7 @@ def _set_buffers(model: torch.nn.Module, buffers: dict[str, torch.Tensor], devic
         mod._buffers[name] = value.to(device)
 
 
-def _meta_skeleton(model_dir: str, cfg: Any, dtype: torch.dtype) -> torch.nn.Module:
+def _meta_skeleton(model_dir: str, cfg: Config, dtype: torch.dtype) -> torch.nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
     from zppo_core.models.processor import is_vlm_dir
@@ -50,7 +52,7 @@ def _meta_skeleton(model_dir: str, cfg: Any, dtype: torch.dtype) -> torch.nn.Mod
                                **({"attn_implementation": attn} if attn else {}))
 
 
-def load_sharded_frozen(model_dir: str, cfg: Any, dist: Any, dtype: torch.dtype) -> torch.nn.Module:
+def load_sharded_frozen(model_dir: str, cfg: Config, dist: Any, dtype: torch.dtype) -> torch.nn.Module:
     """The frozen model of ``model_dir`` sharded over every rank (the sharded plan above).
     A collective: every rank calls it. Returns the FSDP2 module (DTensor parameters, frozen, eval)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
@@ -76,7 +78,7 @@ def load_sharded_frozen(model_dir: str, cfg: Any, dist: Any, dtype: torch.dtype)
     return model
 
 
-def load_frozen(model_dir: str, cfg: Any, dist: Any) -> torch.nn.Module:
+def load_frozen(model_dir: str, cfg: Config, dist: Any) -> torch.nn.Module:
     """The frozen model of ``model_dir`` placed by :func:`frozen_model_plan` for this run."""
     from zppo_core.placement import frozen_model_plan
     from zppo_core.trainer.build import load_student, torch_dtype

@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from zppo_core import zpd
+from zppo_core.config import Config
 from zppo_core.engines.base import GenerationRequest, SamplingParams
 from zppo_core.guidance import hard_entries, hint_leak, pick_correct, prefix_ids
 from zppo_core.prompts import build_hint_prompt, build_hint_question, build_plain, strip_think
@@ -49,7 +50,7 @@ def teacher_rollouts(io: RolloutIO, questions: list[dict[str, Any]], n: int, par
     return out
 
 
-def _hints(io: RolloutIO, cfg: Any, chosen: list[tuple[dict, str]], seed: int,
+def _hints(io: RolloutIO, cfg: Config, chosen: list[tuple[dict, str]], seed: int,
            counts: BaselineCounts) -> list[tuple[dict, str]]:
     """Teacher hints for ``[(question, correct teacher text)]``; leaking / empty ones dropped."""
     z = cfg.zppo

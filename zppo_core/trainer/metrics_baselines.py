@@ -9,8 +9,8 @@ field by field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from zppo_core.config import Config
 from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.metrics_step import sum_over_ranks
 
@@ -43,7 +43,7 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
 
 
-def baseline_metrics(cfg: Any, counts: BaselineCounts, dist: Dist) -> dict[str, float]:
+def baseline_metrics(cfg: Config, counts: BaselineCounts, dist: Dist) -> dict[str, float]:
     """``distill/teacher_correct_frac`` and the Hint / Prefix keys; ``distill/jsd`` and
     ``distill/tokens`` are 0 here and set by the distillation update when it runs."""
     (c,) = sum_over_ranks(dist, counts)

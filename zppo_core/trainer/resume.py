@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zppo_core.config import Config
 from zppo_core.fingerprint import stable_hash
 from zppo_core.redact import redact
 
@@ -35,25 +36,25 @@ class ResumeMismatch(RuntimeError):
     """The output folder's checkpoint was produced by another method or configuration."""
 
 
-def _may_change(key: str, cfg: Any) -> bool:
+def _may_change(key: str, cfg: Config) -> bool:
     if key == "schedule.total_steps":
         return cfg.optim.warmup_ratio == 0
     return any(key == p or (p.endswith(".") and key.startswith(p)) for p in MAY_CHANGE_ON_RESUME)
 
 
-def resume_config(cfg: Any) -> dict[str, Any]:
+def resume_config(cfg: Config) -> dict[str, Any]:
     """The flattened settings that decide the training trajectory."""
     return {k: v for k, v in cfg.flatten().items() if not _may_change(k, cfg)}
 
 
-def identity(cfg: Any) -> dict[str, Any]:
+def identity(cfg: Config) -> dict[str, Any]:
     """What a checkpoint stores about the run that made it (credentials masked)."""
     conf = resume_config(cfg)
     return {"method": cfg.zppo.method, "config_hash": cfg.hash(), "resume_hash": stable_hash(conf),
             "resume_config": redact(conf)}
 
 
-def check(state: dict[str, Any], cfg: Any, ckpt: Path) -> None:
+def check(state: dict[str, Any], cfg: Config, ckpt: Path) -> None:
     """Raise :class:`ResumeMismatch` unless ``cfg`` may continue the run that wrote ``state``."""
     mine = identity(cfg)
     if "resume_hash" in state:

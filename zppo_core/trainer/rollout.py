@@ -38,6 +38,7 @@ from typing import Any
 
 from zppo_core import zpd
 from zppo_core.audit import AuditContext, AuditRecord, audit_rollout
+from zppo_core.config import Config
 from zppo_core.engines.base import GenerationBackend, GenerationRequest, Sample, SamplingParams
 from zppo_core.engines.render import ImageLoadError
 from zppo_core.prompts import RL_CLOSER, add_closer, build_compression_prompt, build_plain, parse_compression
@@ -212,7 +213,7 @@ def reformulated_stage(io, refs: list[zpd.ReformulatedGroup], n, params, step: i
     return rollouts, audit
 
 
-def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, cap: int, seed: int,
+def collect(io: RolloutIO, cfg: Config, new_qs, replay_qs, *, step: int, cap: int, seed: int,
             order: Sequence[int] | None = None, gather: GatherFn | None = None) -> StepRollouts:
     """Stages 1-5 for this rank's new + replayed questions (see module docstring).
 
@@ -247,7 +248,7 @@ def collect(io: RolloutIO, cfg: Any, new_qs, replay_qs, *, step: int, cap: int, 
     return sr
 
 
-def _reformulate(io: RolloutIO, cfg: Any, hard, sr: StepRollouts, *, step: int, seed: int,
+def _reformulate(io: RolloutIO, cfg: Config, hard, sr: StepRollouts, *, step: int, seed: int,
                  precap_ids: list[str], cap: int, gather: GatherFn) -> None:
     """Stages 2-5 on this rank's part of the globally pre-capped questions; appends to ``sr``."""
     z, ro, counts = cfg.zppo, cfg.rollout, sr.counts

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from zppo_core.config import Config
 from zppo_core.replay import PromptReplayBuffer
 from zppo_core.trainer import checkpoint as ck
 from zppo_core.trainer.batch import vision_token_ids
@@ -59,7 +60,7 @@ log = logging.getLogger("zppo.trainer")
 _MIXED = {"bfloat16": "bf16", "float16": "fp16", "float32": "no"}
 
 
-def _accelerator(cfg: Any) -> Any:
+def _accelerator(cfg: Config) -> Any:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -73,7 +74,7 @@ def _accelerator(cfg: Any) -> Any:
     return acc
 
 
-def _layout(cfg: Any, acc: Any, dist: Dist, model: Any) -> tuple[Any, Any]:
+def _layout(cfg: Config, acc: Any, dist: Dist, model: Any) -> tuple[Any, Any]:
     """Shard (fsdp2) or wrap (ddp) the fp32 student; build the optimizer on what results."""
     from zppo_core.trainer.build import torch_dtype
     from zppo_core.trainer.parallel import apply_fsdp2, enable_activation_checkpointing
@@ -88,7 +89,7 @@ def _layout(cfg: Any, acc: Any, dist: Dist, model: Any) -> tuple[Any, Any]:
     return acc.prepare(model, optimizer)
 
 
-def build_parts(cfg: Any, output_dir: Path, model_dir: str) -> Parts:
+def build_parts(cfg: Config, output_dir: Path, model_dir: str) -> Parts:
     from zppo_core import symbolic_worker
     from zppo_core.engines.render import load_image
     from zppo_core.models.processor import tokenizer_of
@@ -139,7 +140,7 @@ def _vision_filler(io: Any, pad_id: int) -> Any:
 TOY_DATA = Path("toy_data") / "zppo77k.parquet"
 
 
-def training_file(cfg: Any, output_dir: Path) -> Path:
+def training_file(cfg: Config, output_dir: Path) -> Path:
     """The parquet to train on. A ``data.train_path`` that does not exist is an error, never
     replaced by generated data: toy data is used only when asked for explicitly, by an empty
     ``data.train_path`` together with a ``data.toy_kind`` (generated at ``<output>/toy_data/``)."""
@@ -156,7 +157,7 @@ def training_file(cfg: Any, output_dir: Path) -> Path:
     return output_dir / TOY_DATA
 
 
-def _ensure_data(cfg: Any, dist: Dist, output_dir: Path) -> Path:
+def _ensure_data(cfg: Config, dist: Dist, output_dir: Path) -> Path:
     """:func:`training_file`, generating the requested toy set there first when missing."""
     path = training_file(cfg, output_dir)
     d = cfg.data
@@ -190,7 +191,7 @@ class RolloutIOFactory:
 
 
 def train(
-    cfg: Any,
+    cfg: Config,
     output_dir: str | Path,
     *,
     max_steps: int | None = None,
@@ -210,7 +211,7 @@ def train(
         return _train(cfg, out, max_steps, callbacks, run_id, force_new)
 
 
-def _resume_point(cfg: Any, out: Path, force_new: bool) -> Path | None:
+def _resume_point(cfg: Config, out: Path, force_new: bool) -> Path | None:
     """The checkpoint to continue (every rank reads the same files and decides alike)."""
     if force_new:
         if is_rank_zero() and (moved := resume.supersede(out)) is not None:
@@ -225,7 +226,7 @@ def _resume_point(cfg: Any, out: Path, force_new: bool) -> Path | None:
     return latest
 
 
-def _train(cfg: Any, out: Path, max_steps: int | None, callbacks: Iterable[Callback], run_id: str | None,
+def _train(cfg: Config, out: Path, max_steps: int | None, callbacks: Iterable[Callback], run_id: str | None,
            force_new: bool) -> dict[str, Any]:
     from zppo_core.models import resolve
 

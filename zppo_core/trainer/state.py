@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zppo_core.config import Config
 from zppo_core.replay import PromptReplayBuffer
 from zppo_core.trainer.batch import Rollout
 from zppo_core.trainer.audit_log import AuditLog
@@ -73,7 +74,7 @@ class UpdateContext:
                        response_ids=[self.pad_id])
 
     @classmethod
-    def from_config(cls, cfg: Any, *, model: Any, optimizer: Any, pad_id: int, vision_ids: set[int],
+    def from_config(cls, cfg: Config, *, model: Any, optimizer: Any, pad_id: int, vision_ids: set[int],
                     dist: Dist) -> UpdateContext:
         return cls(model=model, optimizer=optimizer, algo=cfg.algo, micro_batch=cfg.schedule.micro_batch,
                    grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.student.temperature,
@@ -86,7 +87,7 @@ class UpdateContext:
 class Parts:
     """Objects built once per ``train`` call."""
 
-    cfg: Any
+    cfg: Config
     dist: Dist
     model: Any
     optimizer: Any
@@ -109,7 +110,7 @@ class Parts:
     data_fingerprint: str = ""
 
 
-def step_seed(cfg: Any, step: int, rank: int) -> int:
+def step_seed(cfg: Config, step: int, rank: int) -> int:
     return (cfg.schedule.seed * _SEED_STRIDE + step) * 1_009 + rank
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from zppo_core.config import Config
 from zppo_core.trainer import checkpoint as ck
 from zppo_core.trainer.weight_sync import resolve_weight_sync, sync_in_memory
 
@@ -31,7 +32,7 @@ class StudentEngine:
     sleeps: bool = False
 
     @classmethod
-    def for_run(cls, cfg: Any, backend: Any) -> StudentEngine:
+    def for_run(cls, cfg: Config, backend: Any) -> StudentEngine:
         """The lifecycle of ``backend``, the run's ``model.student_backend``."""
         if cfg.model.student_backend != "vllm":
             return cls(backend)
