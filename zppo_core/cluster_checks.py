@@ -20,7 +20,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from zppo_core.config import Config
 
 #: seconds one Slurm client command or health probe may take
 PROBE_TIMEOUT_S = 10.0
@@ -52,7 +53,7 @@ class ClusterProbe:
     health: Callable[[str], bool] = _health
 
 
-def check_slurm(cfg: Any, probe: ClusterProbe) -> tuple[str, bool, str]:
+def check_slurm(cfg: Config, probe: ClusterProbe) -> tuple[str, bool, str]:
     c = cfg.cluster
     missing = [t for t in ("sinfo", "sbatch", "scontrol") if not probe.which(t)]
     if missing:
@@ -85,7 +86,7 @@ def check_shared(output_dir: str | Path) -> tuple[str, bool, str]:
     return "shared", True, f"{out} writable (must be mounted on every node)"
 
 
-def check_tracking(cfg: Any, output_dir: str | Path, probe: ClusterProbe) -> tuple[str, bool, str]:
+def check_tracking(cfg: Config, output_dir: str | Path, probe: ClusterProbe) -> tuple[str, bool, str]:
     uri = cfg.tracking.tracking_uri
     if not uri:
         return "tracking", True, f"server-less store under {Path(output_dir).resolve() / 'mlruns'} (worker host only)"
@@ -95,7 +96,7 @@ def check_tracking(cfg: Any, output_dir: str | Path, probe: ClusterProbe) -> tup
     return "tracking", True, f"{uri} (a store the worker host writes)"
 
 
-def cluster_checks(cfg: Any, output_dir: str | Path, probe: ClusterProbe | None = None) -> list[tuple[str, bool, str]]:
+def cluster_checks(cfg: Config, output_dir: str | Path, probe: ClusterProbe | None = None) -> list[tuple[str, bool, str]]:
     """(name, ok, detail) of every check above, in order."""
     probe = probe or ClusterProbe()
     return [check_slurm(cfg, probe), check_shared(output_dir), check_tracking(cfg, output_dir, probe)]

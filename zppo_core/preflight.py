@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from zppo_core.config import Config
 from zppo_core.errors import UserError, looks_like_local_path
 
 SCOPES = ("pipeline", "train", "eval")
@@ -155,7 +156,7 @@ def spec_problem(spec: str, role: str, probe: Probe, repo_type: str = "model") -
     return f"{role}: hub {repo_type} {spec} {why}" if why else None
 
 
-def _model_roles(cfg: Any, scope: str, students: list[str]) -> list[tuple[str, str]]:
+def _model_roles(cfg: Config, scope: str, students: list[str]) -> list[tuple[str, str]]:
     """(role, spec) pairs whose weights this process loads (``openai`` roles are served)."""
     m = cfg.model
     roles = [(f"student {s}" if len(students) > 1 else "student", s) for s in students]
@@ -166,18 +167,18 @@ def _model_roles(cfg: Any, scope: str, students: list[str]) -> list[tuple[str, s
     return roles
 
 
-def _uses_judge(cfg: Any, scope: str) -> bool:
+def _uses_judge(cfg: Config, scope: str) -> bool:
     train = scope != "eval" and cfg.zppo.judge_rewards
     return bool(train or (scope != "train" and cfg.eval.use_judge))
 
 
-def _uses_teacher(cfg: Any, scope: str, methods: list[str]) -> bool:
+def _uses_teacher(cfg: Config, scope: str, methods: list[str]) -> bool:
     from zppo_core.config import METHODS
 
     return scope != "eval" and any(METHODS[m].uses_teacher(cfg.zppo.compression) for m in methods if m in METHODS)
 
 
-def check_models(cfg: Any, scope: str, students: list[str], probe: Probe) -> Check:
+def check_models(cfg: Config, scope: str, students: list[str], probe: Probe) -> Check:
     roles = _model_roles(cfg, scope, students)
     for role, spec in roles:
         why = spec_problem(spec, role, probe)
@@ -196,7 +197,7 @@ def accelerate_processes(path: str | Path) -> tuple[int, bool]:
     return max(1, n // machines), bool(data.get("use_cpu", False))
 
 
-def check_gpus(cfg: Any, scope: str, probe: Probe, config_root: Path | None = None) -> Check:
+def check_gpus(cfg: Config, scope: str, probe: Probe, config_root: Path | None = None) -> Check:
     p = cfg.pipeline
     if scope != "pipeline" or p.launcher != "accelerate":
         n = probe.gpu_count()
@@ -217,7 +218,7 @@ def check_gpus(cfg: Any, scope: str, probe: Probe, config_root: Path | None = No
     return Check("gpus", True, f"{n} CUDA device(s) for {procs} training process(es) per machine")
 
 
-def check_vllm(cfg: Any, scope: str, probe: Probe) -> Check:
+def check_vllm(cfg: Config, scope: str, probe: Probe) -> Check:
     m = cfg.model
     roles = [r for r in ("student", "teacher", "judge") if getattr(m, f"{r}_backend") == "vllm"]
     if scope == "eval":
@@ -230,7 +231,7 @@ def check_vllm(cfg: Any, scope: str, probe: Probe) -> Check:
     return Check("vllm", True, f"importable (for {', '.join(roles)})")
 
 
-def check_server(cfg: Any, role: str, probe: Probe) -> Check:
+def check_server(cfg: Config, role: str, probe: Probe) -> Check:
     m = cfg.model
     url, model = getattr(m, f"{role}_url"), getattr(m, role)
     try:
@@ -250,7 +251,7 @@ def _port(url: str) -> int:
     return u.port or (443 if u.scheme == "https" else 80)
 
 
-def check_datasets(cfg: Any, scope: str, probe: Probe) -> Check:
+def check_datasets(cfg: Config, scope: str, probe: Probe) -> Check:
     wanted: list[tuple[str, str]] = []
     if scope == "pipeline" and not cfg.curation.synthetic:
         wanted += [("curation.vero", cfg.curation.vero), ("curation.mmfr", cfg.curation.mmfr)]
@@ -270,7 +271,7 @@ def check_datasets(cfg: Any, scope: str, probe: Probe) -> Check:
     return Check("datasets", True, ", ".join(f"{k}={v}" for k, v in wanted) or "synthetic / offline sources")
 
 
-def run_checks(cfg: Any, scope: str = "pipeline", *, students: list[str] | None = None,
+def run_checks(cfg: Config, scope: str = "pipeline", *, students: list[str] | None = None,
                methods: list[str] | None = None, output_dir: str | Path | None = None,
                probe: Probe | None = None, config_root: Path | None = None,
                cluster_probe: Any = None) -> PreflightReport:
@@ -303,7 +304,7 @@ def _loopback(url: str) -> bool:
     return urlparse(url).hostname in ("127.0.0.1", "localhost")
 
 
-def _slurm_checks(cfg: Any, output_dir: str | Path, cluster_probe: Any) -> list[Check]:
+def _slurm_checks(cfg: Config, output_dir: str | Path, cluster_probe: Any) -> list[Check]:
     """``slurm``, ``shared`` and ``tracking`` (:mod:`zppo_core.cluster_checks`) instead of this
     host's GPUs: the nodes' GPUs are Slurm's to give."""
     from zppo_core.cluster_checks import cluster_checks
