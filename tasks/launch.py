@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 from zppo_core import lifeline
+from zppo_core.config.schema import LAUNCHERS
 
 from tasks.slurm_script import render_batch_script
 
 TRAINER_MODULE = "zppo_core.trainer.cli"
-LAUNCHERS = ("python", "accelerate")
 #: lines of subprocess output kept for the error message
 _TAIL_LINES = 60
 

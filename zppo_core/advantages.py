@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import torch
 
 from zppo_core.config import AlgoConfig
+from zppo_core.config.schema import NORM_MODES
 
 _DEFAULTS = AlgoConfig()  # paper values; the trainer passes cfg.algo.adv_norm / adv_eps
-NORM_MODES = ("none", "without_zero", "with_zero")
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from zppo_core.config.schema import NCQ_ORDERS
 from zppo_core.grading import extract_boxed
 from zppo_core.prompts import build_bcq, build_ncq
 
 KINDS = ("bcq", "ncq")
-NCQ_ORDERS = ("rollout", "shuffle")
 
 
 def group_uid(question_id: str, kind: str, step: int) -> str:

@@ -1,5 +1,6 @@
 """The typed config: paper defaults (Tab. 8), YAML mirror, unknown keys rejected by name."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,30 @@ def test_set_overrides_parse_yaml_values_and_reject_malformed_items():
         parse_overrides(["algo.iterations"])
     with pytest.raises(ConfigError, match="not valid YAML"):
         parse_overrides(["eval.benchmarks=[AI2D"])
+
+
+def _literal_fields(obj, prefix=""):
+    from dataclasses import fields, is_dataclass
+    from typing import Literal, get_args, get_origin, get_type_hints
+
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            yield from _literal_fields(value, f"{prefix}{f.name}.")
+        elif get_origin(hints[f.name]) is Literal:
+            yield prefix + f.name, get_args(hints[f.name])
+
+
+def test_every_choice_field_refuses_other_values_by_name():
+    found = dict(_literal_fields(Config()))
+    assert found["model.dtype"] == ("bfloat16", "float16", "float32") and "cluster.serve_on" in found
+    assert len(found) == 20  # every str/int field with a fixed set of values is typed Literal
+    for key, allowed in found.items():
+        bad = 7 if isinstance(allowed[0], int) else "nope"
+        with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: {bad!r} not in "):
+            replace(Config(), **{key: bad})
+    with pytest.raises(ConfigError, match=r"^data\.toy_kind: 'x' not in ''\|arithmetic\|fixed\|miniature$"):
+        replace(Config(), **{"data.toy_kind": "x"})
+    with pytest.raises(ConfigError, match=r"^model\.vllm_sleep_level: '1' not in 0\|1$"):  # YAML "1" is a string
+        replace(Config(), **{"model.vllm_sleep_level": "1"})

@@ -26,7 +26,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("arithmetic", "fixed", "miniature")
+from zppo_core.config.schema import TOY_KINDS as KINDS
+
 _COLORS = ((220, 40, 40), (40, 160, 60), (40, 80, 220), (230, 180, 20))
 
 

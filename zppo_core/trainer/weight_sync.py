@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-WEIGHT_SYNC_MODES = ("memory", "disk")
+from zppo_core.config.schema import WEIGHT_SYNC_MODES
+
 #: prefixes added by wrappers (DDP, activation checkpointing, torch.compile) to HF names
 _WRAPPER_PARTS = ("_checkpoint_wrapped_module.", "_orig_mod.", "_fsdp_wrapped_module.")
 
