@@ -27,16 +27,6 @@ TRAINER_MODULE = "zppo_core.trainer.cli"
 _TAIL_LINES = 60
 
 
-def trainer_accepts(option: str) -> bool:
-    """Whether the trainer CLI defines ``option`` (e.g. ``--run-id``), read from its own parser."""
-    import importlib
-
-    mod = importlib.import_module(TRAINER_MODULE)
-    parser = argparse.ArgumentParser()
-    mod.add_arguments(parser)
-    return any(option in a.option_strings for a in parser._actions)
-
-
 def build_command(config_path: str | Path, output_dir: str | Path, *, launcher: str,
                   accelerate_config: str = "", run_id: str | None = None,
                   python: str = sys.executable, num_processes: int | None = None) -> list[str]:
@@ -49,7 +39,7 @@ def build_command(config_path: str | Path, output_dir: str | Path, *, launcher: 
     if launcher not in LAUNCHERS:
         raise ValueError(f"pipeline.launcher: {launcher!r} not in {'|'.join(LAUNCHERS)}")
     args = ["--config", str(config_path), "--output", str(output_dir)]
-    if run_id and trainer_accepts("--run-id"):
+    if run_id:
         args += ["--run-id", run_id]
     if launcher == "python":
         return [python, "-m", TRAINER_MODULE, *args]
@@ -99,10 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     print(slurm_script(a.config, a.output, overrides=parse_overrides(a.set)), end="")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 class StreamedProcess:
@@ -174,4 +160,8 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-__all__ = ["LAUNCHERS", "StreamedProcess", "build_command", "child_env", "slurm_script", "trainer_accepts"]
+__all__ = ["LAUNCHERS", "StreamedProcess", "build_command", "child_env", "slurm_script"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

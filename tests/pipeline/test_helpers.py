@@ -138,10 +138,10 @@ def test_transient_classification():
 
 
 # -- launcher ---------------------------------------------------------------------------------
-def test_build_command_python_and_accelerate(tmp_path, monkeypatch):
-    monkeypatch.setattr("tasks.launch.trainer_accepts", lambda opt: False)
+def test_build_command_python_and_accelerate(tmp_path):
     cmd = build_command("c.yaml", "out", launcher="python", python="py")
     assert cmd == ["py", "-m", "zppo_core.trainer.cli", "--config", "c.yaml", "--output", "out"]
+    assert build_command("c.yaml", "out", launcher="python", python="py", run_id="r1")[-2:] == ["--run-id", "r1"]
     acc = tmp_path / "acc.yaml"
     acc.write_text("num_processes: 2\n")
     cmd = build_command("c.yaml", "out", launcher="accelerate", accelerate_config=str(acc), python="py")
