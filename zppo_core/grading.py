@@ -28,7 +28,7 @@ input (``1e9999999`` builds a ten-million-digit integer). Two layers bound them:
 * a cheap pre-check: only answers of at most :data:`SYMBOLIC_MAX_CHARS` characters, brace depth
   :data:`SYMBOLIC_MAX_DEPTH`, and without huge exponents (``10^{99999}``, ``1e9999999``),
   exponent towers (``10^{10^{10}}``) or huge factorials reach sympy;
-* steps d-e run in a worker process (:mod:`zppo_core.symbolic_worker`) under a wall-clock budget
+* steps d-e (:mod:`zppo_core.symbolic`) run in a worker process (:mod:`zppo_core.symbolic_worker`) under a wall-clock budget
   shared by the whole :func:`grade` call; a worker past the budget is killed and replaced.
 
 Only when no worker process can be started do they run in-process under
@@ -47,15 +47,15 @@ import time
 from fractions import Fraction
 from typing import Any
 
-from math_verify import parse as _mv_parse
-from math_verify import verify as _mv_verify
-from mathruler.grader import grade_answer as _mathruler_grade
-
 from zppo_core import symbolic_worker
 from zppo_core.deadline import STATS as _STATS
 from zppo_core.deadline import bounded as _bounded
 from zppo_core.deadline import deadline_stats as _deadline_stats
 from zppo_core.prompts import strip_think
+from zppo_core.symbolic import TEXT_WRAP_RE as _TEXT_WRAP_RE
+from zppo_core.symbolic import has_word as _has_word
+from zppo_core.symbolic import math_verify_equal as _math_verify_equal
+from zppo_core.symbolic import mathruler_grade as _mathruler_grade
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -66,7 +66,6 @@ __all__ = [
     "answers_match",
     "grade",
     "reward",
-    "symbolic_steps",
     "extract_choice_letter",
     "grading_stats",
     "parse_json_object",
@@ -147,9 +146,6 @@ def extract_boxed(text: str) -> str | None:
         return None
     value = token.group(0).rstrip(".,;")
     return value or None
-
-
-_TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mbox)\s*\{([^{}]*)\}")
 
 
 def unwrap_text(s: Any) -> str:
@@ -310,7 +306,6 @@ _RISKY_RES = [
     re.compile(r"\d{4,}\s*\)?\s*!|!\s*\)*\s*!"),  # huge / iterated factorials
     re.compile(r"\\(?:binom|choose)\s*\{?\s*\d{5,}"),
 ]
-_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 
 
 def _symbolic_safe(s: str) -> bool:
@@ -322,28 +317,6 @@ def _symbolic_safe(s: str) -> bool:
         depth -= ch == "}"
         max_depth = max(max_depth, depth)
     return max_depth <= SYMBOLIC_MAX_DEPTH and not any(r.search(s) for r in _RISKY_RES)
-
-
-def _has_word(s: str) -> bool:
-    """True when ``s`` holds a plain word (not a LaTeX command), e.g. ``cat`` or ``\\text{blue}``."""
-    return bool(_WORD_RE.search(_TEXT_WRAP_RE.sub(r" \1 ", s)))
-
-
-def _math_verify_equal(pred: str, gold: str) -> bool:
-    gold_parsed = _mv_parse(f"${gold}$", parsing_timeout=None) or _mv_parse(gold, parsing_timeout=None)
-    pred_parsed = _mv_parse(f"${pred}$", parsing_timeout=None) or _mv_parse(pred, parsing_timeout=None)
-    if not gold_parsed or not pred_parsed:
-        return False
-    return bool(_mv_verify(gold_parsed, pred_parsed, timeout_seconds=None))
-
-
-def symbolic_steps(pred: str, gold: str) -> bool:
-    """Steps d-e of the module docstring, unbounded (run inside a worker process)."""
-    if _mathruler_grade(pred, gold):
-        return True
-    if _has_word(pred) or _has_word(gold):
-        return False
-    return _math_verify_equal(pred, gold)
 
 
 def _symbolic_in_process(pred: str, gold: str, deadline: float) -> bool:

@@ -191,7 +191,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def compare(pred: str, gold: str, timeout_s: float) -> bool | None | str:
-    """The symbolic steps (:func:`zppo_core.grading.symbolic_steps`) in a worker process.
+    """The symbolic steps (:func:`zppo_core.symbolic.symbolic_steps`) in a worker process.
 
     Returns the worker's answer; None when it raised or ran past ``timeout_s`` seconds (then the
     worker is killed and replaced); :data:`UNAVAILABLE` when no worker process could be started.
@@ -226,7 +226,7 @@ def shutdown() -> None:
 def _serve() -> None:
     proto = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # stray prints of the libraries must not corrupt the protocol
-    from zppo_core.grading import symbolic_steps
+    from zppo_core.symbolic import symbolic_steps
 
     # Warm-up before "ready": the first LaTeX parse builds math-verify's / latex2sympy's parsers
     # and sympy's caches (about a second on an idle core, several under load). Paid here, it is
