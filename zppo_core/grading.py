@@ -28,8 +28,9 @@ input (``1e9999999`` builds a ten-million-digit integer). Two layers bound them:
 * a cheap pre-check: only answers of at most :data:`SYMBOLIC_MAX_CHARS` characters, brace depth
   :data:`SYMBOLIC_MAX_DEPTH`, and without huge exponents (``10^{99999}``, ``1e9999999``),
   exponent towers (``10^{10^{10}}``) or huge factorials reach sympy;
-* steps d-e (:mod:`zppo_core.symbolic`) run in a worker process (:mod:`zppo_core.symbolic_worker`) under a wall-clock budget
-  shared by the whole :func:`grade` call; a worker past the budget is killed and replaced.
+* steps d-e (:mod:`zppo_core.symbolic`) run in a worker process
+  (:mod:`zppo_core.symbolic_worker`) under a wall-clock budget shared by the whole :func:`grade`
+  call; a worker past the budget is killed and replaced.
 
 Only when no worker process can be started do they run in-process under
 :func:`zppo_core.deadline.bounded` (an alarm / helper thread, which cannot stop C code).
