@@ -97,6 +97,9 @@ VERO_REWARD_TYPES: dict[str, str] = {
 DEFAULT_REWARD_TYPE = "judge"
 #: MMFineReason answers are standardised short answers (median 4 chars): rule-graded.
 MMFR_REWARD_TYPE = "rule"
+#: ``pass_rate`` values of the offline generator's MMFineReason rows (one above the recipe's
+#: 0.5 cut, so its filter has rows to drop)
+SYNTHETIC_PASS_RATES = (0.0, 0.25, 0.5, 0.75)
 
 #: Every reason a row can be rejected for, in the order the stages run (cheap first).
 REASONS: tuple[str, ...] = (

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from data_prep import synthetic_miniature as mini
 from data_prep.drawing import Task, draw_task
+from data_prep.recipe import SYNTHETIC_PASS_RATES
 from zppo_core.config import SYNTHETIC_WORLDS
 
 #: full-scale row counts of the real sources
@@ -62,7 +63,6 @@ MMFR_SOURCES: tuple[tuple[str, float], ...] = (
 )
 #: MMFineReason's null answers all come from this source upstream
 MMFR_NULL_ANSWER_SOURCE = "FineVision-visualwebinstruct(filtered)"
-PASS_RATES = (0.0, 0.25, 0.5, 0.75)
 VERO_SYSTEM = (
     "You are a helpful assistant. Answer the question about the image by reasoning step-by-step."
 )
@@ -212,7 +212,7 @@ def mmfr_row(seed: int, idx: int, source: str, vero_rows: int, d: Defects = DEFE
         "answer": ans,
         "qwen3vl_235b_instruct_caption": "A synthetic figure with simple shapes, text and bars.",
         "qwen3vl_235b_thinking_response": response,
-        "pass_rate": rng.choice(PASS_RATES),
+        "pass_rate": rng.choice(SYNTHETIC_PASS_RATES),
         "is_consistent": True,
         "consistency_analysis": "",
     }

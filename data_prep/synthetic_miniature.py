@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 
+from data_prep.recipe import SYNTHETIC_PASS_RATES
 from zppo_core.models import miniature as world
 
 #: Vero configs (tiered, math) that carry the miniature's additions, with relative sizes
@@ -54,8 +55,6 @@ def vero_row(seed: int, idx: int, config: str, local_index: int, d) -> dict:  # 
 def mmfr_row(seed: int, idx: int, source: str, vero_rows: int, d) -> dict:  # noqa: ANN001 - Defects
     """Row ``idx`` of the miniature MMFineReason-SFT-586K (``source`` = upstream sub-dataset).
     ``vero_rows`` is unused (no row copies a Vero row here); the signature is the figure world's."""
-    from data_prep.synthetic import PASS_RATES  # at call time: data_prep.synthetic imports this module
-
     rng = random.Random(f"{seed}:mini-mmfr:{idx}")
     item = _item(rng)
     ans = _answer(rng, item, d.null_answer)
@@ -72,7 +71,7 @@ def mmfr_row(seed: int, idx: int, source: str, vero_rows: int, d) -> dict:  # no
         "answer": ans,
         "qwen3vl_235b_instruct_caption": "",
         "qwen3vl_235b_thinking_response": response,
-        "pass_rate": rng.choice(PASS_RATES),
+        "pass_rate": rng.choice(SYNTHETIC_PASS_RATES),
         "is_consistent": True,
         "consistency_analysis": "",
     }
