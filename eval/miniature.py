@@ -12,9 +12,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from eval.benchmark import Catalog
 from eval.offline import OFFLINE_FIELDS
-from eval.registry import entry
 from zppo_core.models import miniature as world
+
+#: the entries this module declares (registered by :mod:`eval.registry`)
+CATALOG = Catalog()
+entry = CATALOG.entry
 
 #: abbreviation -> family of the world
 MINI_BENCHMARKS = {"MiniAdd": "add", "MiniMul": "mul", "MiniSub": "sub"}
