@@ -52,7 +52,7 @@ def _env(tmp: Path, cluster) -> dict[str, str]:
 
 def _cmd(out: Path, **extra) -> list[str]:
     sets = [f"--set={k}={json.dumps(v)}" for k, v in {**OVERRIDES, **extra}.items()]
-    return [sys.executable, "-m", "zppo_core.cli", "pipeline", "--profile", "slurm-local", "--output", str(out), *sets]
+    return [sys.executable, "-m", "flows.zppo_cli", "pipeline", "--profile", "slurm-local", "--output", str(out), *sets]
 
 
 def _run(out: Path, env: dict[str, str], **extra) -> subprocess.CompletedProcess:
@@ -161,7 +161,7 @@ def test_evaluation_is_one_node_jobs_equal_to_a_local_evaluation(uninterrupted, 
     model = res["trainings"][KEY]["final_model"]
     cfg = out / "train" / KEY / "config.yaml"
     local = tmp_path / "local"
-    proc = subprocess.run([sys.executable, "-m", "zppo_core.cli", "eval", "--config", str(cfg), "--model", model,
+    proc = subprocess.run([sys.executable, "-m", "flows.zppo_cli", "eval", "--config", str(cfg), "--model", model,
                            "--benchmarks", "OfflineLLM", "--out", str(local)],
                           env=_env(tmp_path, slurm_cluster), cwd=REPO, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S)

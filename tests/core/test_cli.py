@@ -1,6 +1,6 @@
 """The `zppo` console script dispatches to the package that owns each subcommand."""
 
-from zppo_core.cli import SUBCOMMANDS, main
+from flows.zppo_cli import SUBCOMMANDS, main
 
 
 def test_help_lists_every_subcommand(capsys):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from zppo_core.cli import SUBCOMMANDS, main
+from flows.zppo_cli import SUBCOMMANDS, main
 from zppo_core.console import ProgressLine, eta_seconds, format_duration, progress_text
 from zppo_core.errors import format_error, is_expected, looks_like_local_path
 from zppo_core.trainer.samples import collapse_runs, sample_rows
@@ -124,7 +124,7 @@ def test_one_output_flag_and_the_old_spelling_with_a_deprecation_line(command, c
     import argparse
     import importlib
 
-    from zppo_core.cli import SUBCOMMANDS
+    from flows.zppo_cli import SUBCOMMANDS
 
     p = argparse.ArgumentParser(prog=f"zppo {command}")
     importlib.import_module(SUBCOMMANDS[command].module).add_arguments(p)
@@ -156,7 +156,7 @@ def test_the_eval_help_example_runs_on_a_machine_without_vllm(tmp_path, capsys, 
     reported first, before any backend question."""
     import shlex
 
-    from zppo_core.cli import SUBCOMMANDS
+    from flows.zppo_cli import SUBCOMMANDS
     from zppo_core.preflight import Probe
 
     monkeypatch.setattr(Probe, "has_module", staticmethod(lambda name: name != "vllm"))

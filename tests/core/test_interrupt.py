@@ -63,7 +63,7 @@ def test_interrupt_stops_children_and_exits_130_at_once(sig):
 def test_zppo_train_interrupted_says_what_is_kept_and_exits_130(monkeypatch, capsys):
     """Ctrl-C (or SIGTERM, turned into the same KeyboardInterrupt) inside `zppo train`."""
     import zppo_core.trainer.cli as train_cli
-    from zppo_core.cli import main
+    from flows.zppo_cli import main
 
     def interrupted(args):
         raise KeyboardInterrupt

@@ -101,7 +101,7 @@ def test_keyword_fast_path_equals_full_strip(text):
 
 
 def test_cli_synthetic_end_to_end(tmp_path, capsys):
-    from zppo_core.cli import main
+    from flows.zppo_cli import main
 
     rc = main(["curate", "--out", str(tmp_path), "--synthetic", "--scale", "300", "--seed", "1", "--quiet"])
     assert rc == 0
@@ -112,7 +112,7 @@ def test_cli_synthetic_end_to_end(tmp_path, capsys):
 
 
 def test_cli_reports_bad_file(tmp_path, capsys):
-    from zppo_core.cli import main
+    from flows.zppo_cli import main
 
     bad = tmp_path / "mmfr.parquet"
     pq.write_table(pq.read_table(_tiny_mmfr(tmp_path)).drop_columns(["question"]), bad)

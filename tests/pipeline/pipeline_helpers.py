@@ -86,7 +86,7 @@ def run_pipeline(out: Path, env: dict[str, str], *extra: str, overrides: dict | 
                  timeout: int = 900) -> subprocess.CompletedProcess:
     """``zppo pipeline --profile tiny`` with the test overrides, as a user runs it."""
     sets = [f"--set={k}={json.dumps(v)}" for k, v in {**TEST_OVERRIDES, **(overrides or {})}.items()]
-    cmd = [sys.executable, "-m", "zppo_core.cli", "pipeline", "--profile", "tiny", "--output", str(out), *sets, *extra]
+    cmd = [sys.executable, "-m", "flows.zppo_cli", "pipeline", "--profile", "tiny", "--output", str(out), *sets, *extra]
     return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 

@@ -34,7 +34,7 @@ def test_ctrl_c_stops_the_pipeline_and_its_trainer_with_exit_130(tmp_path):
                                                       "pipeline.evaluate_base": False}.items()]
     env = base_env(tmp_path)
     env.pop("PREFECT_HOME")
-    proc = subprocess.Popen([sys.executable, "-m", "zppo_core.cli", "pipeline", "--profile", "tiny", "--output",
+    proc = subprocess.Popen([sys.executable, "-m", "flows.zppo_cli", "pipeline", "--profile", "tiny", "--output",
                              str(out), *sets], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     metrics = out / "train" / "builtin_tiny-qwen3.5-vl" / "grpo" / "seed0" / "metrics.jsonl"

@@ -27,7 +27,7 @@ def test_demo_profile_curates_the_miniature_sources_and_prints_the_benchmark_tab
     env["OMP_NUM_THREADS"] = "1"
     out = tmp_path / "demo"
     sets = [f"--set={k}={json.dumps(v)}" for k, v in SMALL.items()]
-    proc = subprocess.run([sys.executable, "-m", "zppo_core.cli", "pipeline", "--profile", "miniature",
+    proc = subprocess.run([sys.executable, "-m", "flows.zppo_cli", "pipeline", "--profile", "miniature",
                            "--output", str(out), *sets], env=env, cwd=REPO, capture_output=True, text=True,
                           timeout=1100)
     log = proc.stdout + proc.stderr

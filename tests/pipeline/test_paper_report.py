@@ -9,7 +9,7 @@ import pytest
 from eval.paper_results import PAPER_RESULTS
 from tasks.evaluate import acc_key, family_key
 from tasks.tracking import Tracker
-from zppo_core.cli import main
+from flows.zppo_cli import main
 
 STUDENT = "Qwen/Qwen3.5-2B"
 

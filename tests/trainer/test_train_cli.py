@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from zppo_core.cli import main
+from flows.zppo_cli import main
 
 TINY = str(Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml")
 

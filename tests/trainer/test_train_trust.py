@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from zppo_core.cli import main
+from flows.zppo_cli import main
 from zppo_core.config import replace
 from zppo_core.trainer import checkpoint as ck
 from zppo_core.trainer import resume, train

@@ -22,7 +22,7 @@ from zppo_core.redact import SECRETS_ENV
 
 
 
-#: what an interrupted ``zppo train`` leaves (the line :mod:`zppo_core.cli` prints on Ctrl-C)
+#: what an interrupted ``zppo train`` leaves (the line :mod:`flows.zppo_cli` prints on Ctrl-C)
 INTERRUPT_KEPT = "the checkpoints saved so far are kept in the output folder"
 
 

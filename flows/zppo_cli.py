@@ -1,6 +1,7 @@
 """The ``zppo`` console script. Each subcommand lives in the package that owns it and is
 imported lazily, so ``zppo --help`` stays fast and a missing optional dependency of one
-stage never breaks another.
+stage never breaks another. It sits on the top floor (beside the flows) because it reaches
+every floor: the library (``zppo_core``), curation, evaluation, tasks and flows.
 
 Every subcommand reports an expected error (config, model spec, missing path, data, hub or
 server unreachable, failed preflight) as one line, ``zppo <command>: error: ...``, with exit
