@@ -5,6 +5,7 @@ compression, student rollouts) belongs to the trainer. One step reads:
 
 1. ``hard = hard_questions(groups, tau)``                     mean plain accuracy < tau
 2. ``pre = precap(hard, cap)``                                  ascending accuracy, first ``cap``
+   (over several ranks: ``precapped(hard, global_precap(every rank's hard, cap))``)
 3. teacher rollouts on ``pre`` (or on all of ``hard``)          -- I/O, trainer
 4. ``plans = plan_reformulations(pre, teacher, use_bcq, use_ncq, cap, rng)``
 5. ``texts = compression_inputs(plans)``; compress each text   -- I/O, trainer (optional)
@@ -177,14 +178,13 @@ def global_postcap(entries: Sequence[tuple[int, int, str, str]], cap: int) -> se
     return {(qid, kind) for _, _, qid, kind in sorted(entries)[: max(cap, 0)]}
 
 
-def teacher_targets(groups: Sequence[PlainGroup], tau: float, cap: int, precap_only: bool = True) -> list[PlainGroup]:
-    """Questions to draw teacher rollouts on: the pre-capped set (default) or all hard ones.
-
-    Both give identical training data because NCQ is always admissible for a hard question,
-    so the pre-capped set never depends on teacher outcomes (``ZPPOConfig.teacher_on_precap_only``).
-    """
-    hard = hard_questions(groups, tau)
-    return precap(hard, cap) if precap_only else hard
+def precapped(hard: Sequence[PlainGroup], precap_ids: Sequence[str]) -> list[PlainGroup]:
+    """The groups of ``hard`` (one rank's) in the global pre-cap ``precap_ids``
+    (:func:`global_precap`), in its order. The teacher draws on these, or on every hard group
+    (``ZPPOConfig.teacher_on_precap_only``): the training data is the same either way, since NCQ
+    is always admissible for a hard question and the pre-cap never depends on teacher outcomes."""
+    rank_of = {qid: i for i, qid in enumerate(precap_ids)}
+    return sorted((g for g in hard if g.question_id in rank_of), key=lambda g: rank_of[g.question_id])
 
 
 def _bcq_plan(group: PlainGroup, teacher: TeacherRollouts, rng: random.Random) -> ReformulationPlan | None:
@@ -370,6 +370,6 @@ __all__ = [
     "global_precap",
     "group_uid",
     "precap",
+    "precapped",
     "reformulation_stats",
-    "teacher_targets",
 ]

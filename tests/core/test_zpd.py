@@ -10,12 +10,13 @@ from zppo_core.zpd import (
     TeacherRollouts,
     build_reformulated_prompts,
     compression_inputs,
+    global_precap,
     group_uid,
     hard_questions,
     plan_reformulations,
     precap,
+    precapped,
     reformulation_stats,
-    teacher_targets,
 )
 
 
@@ -70,8 +71,11 @@ def test_precap_ascending_with_stable_tie_break():
     assert ids(precap(hard, 10)) == ["n3", "r1", "n1", "n4"]  # 0.0, 0.0 (appearance), .25, .25
     assert ids(precap(hard, 3)) == ["n3", "r1", "n1"]
     assert precap(hard, 0) == []
-    assert ids(teacher_targets(GROUPS, 0.5, 3)) == ["n3", "r1", "n1"]
-    assert ids(teacher_targets(GROUPS, 0.5, 3, precap_only=False)) == ["n1", "n3", "n4", "r1"]
+    # the global pre-cap over (order, id, accuracy) of every rank, then one rank's share of it
+    entries = [(k, g.question_id, g.mean_accuracy) for k, g in enumerate(GROUPS) if g in hard]
+    assert global_precap(entries, 3) == ["n3", "r1", "n1"] == ids(precap(hard, 3))
+    rank1 = [g for g in hard if g.question_id in ("n1", "r1", "n4")]  # this rank's hard questions
+    assert ids(precapped(rank1, global_precap(entries, 3))) == ["r1", "n1"]
 
 
 def test_plan_order_bcq_admissibility_and_ncq_uses_all_wrong():

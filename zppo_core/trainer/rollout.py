@@ -254,7 +254,7 @@ def _reformulate(io: RolloutIO, cfg: Config, hard, sr: StepRollouts, *, step: in
     z, ro, counts = cfg.zppo, cfg.rollout, sr.counts
     rng = random.Random(seed)
     rank_of = {qid: i for i, qid in enumerate(precap_ids)}
-    pre = sorted((g for g in hard if g.question_id in rank_of), key=lambda g: rank_of[g.question_id])
+    pre = zpd.precapped(hard, precap_ids)
     teacher = None
     t1 = time.perf_counter()
     if z.use_bcq:
