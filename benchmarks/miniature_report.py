@@ -72,7 +72,12 @@ def build_report(results: list[dict[str, Any]], gate: dict[str, Any] | None, met
           "Differences (percentage points); * = the 95 % interval excludes zero.", "", *dl]
     if gate:
         md += ["", f"Reading gate: plain {gate['plain_on_bcq_items']:.3f} vs BCQ {gate['bcq']:.3f} on "
-                   f"{gate['n_bcq']} hard in-family items -> {'passed' if gate['passed'] else 'NOT met'}"]
+                   f"{gate['n_bcq']} hard in-family items (seed {gate.get('seed', '?')}) -> "
+                   f"{'passed' if gate['passed'] else 'NOT met'}"]
+    stamp = meta.get("stamp") or {}
+    if stamp:
+        md += ["", "Made by: " + ", ".join(f"{k} {stamp[k]}" for k in ("student", "teacher", "code", "config")
+                                             if k in stamp)]
     js = {"meta": meta, "gate": gate,
           "accuracy": {m: {b: vars(iv) for b, iv in row.items()} for m, row in table.items()},
           "differences": {k: {b: vars(iv) for b, iv in v.items()} for k, v in diffs.items()},

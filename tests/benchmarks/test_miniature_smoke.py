@@ -1,5 +1,6 @@
 """Smoke run of the miniature benchmark: gate, Base + GRPO + ZPPO x 1 seed x 2 steps through the
-real trainer CLI and evaluator, tables and the MLflow store (the shipped warm-start weights)."""
+real trainer CLI and evaluator, tables and the MLflow store (the shipped warm-start weights); every
+result stamped with what made it, and a re-run reuses only results of the current stamp."""
 
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_miniature_smoke(tmp_path, monkeypatch, model_cache):
+def test_miniature_smoke(tmp_path, monkeypatch, model_cache, capsys):
     monkeypatch.setenv("ZPPO_CACHE", model_cache)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(REPO / "benchmarks"))
     import miniature
 
     out = tmp_path / "mini"
-    rc = miniature.main(["--smoke", "--out", str(out), "--jobs", "1",
-                         "--set", "schedule.rollout_batch=4", "--set", "rollout.group_size=4",
-                         "--set", "rollout.teacher_group_size=2", "--set", "schedule.micro_batch=16"])
+    argv = ["--smoke", "--out", str(out), "--jobs", "1", "--set", "schedule.rollout_batch=4",
+            "--set", "rollout.group_size=4", "--set", "rollout.teacher_group_size=2", "--set", "schedule.micro_batch=16"]
+    rc = miniature.main(argv)
     assert rc == 0
     gate = json.loads((out / "gate.json").read_text())
     assert gate["n_items"] == 4 and 0.0 <= gate["plain_all"] <= 1.0 and isinstance(gate["passed"], bool)
@@ -44,3 +45,22 @@ def test_miniature_smoke(tmp_path, monkeypatch, model_cache):
     assert len(runs) == 4  # the comparison + base, grpo, zppo
     child = [r for r in runs if r.data.tags.get("method") == "zppo"][0]
     assert len(client.get_metric_history(child.info.run_id, "reward/plain_mean")) == 2
+
+    # every result carries the stamp of the models, code and protocol that made it
+    base = out / "base" / "seed0" / "result.json"
+    stamp = json.loads(base.read_text())["stamp"]
+    assert stamp == gate["stamp"] == res["meta"]["stamp"] == json.loads(
+        (out / "zppo" / "seed0" / "result.json").read_text())["stamp"]
+    assert {"student", "teacher", "code", "config", "steps", "eval_size", "set"} <= set(stamp)
+    assert gate["seed"] == miniature.GATE_SEED  # not seed 0, whose items chose the student
+    # a re-run reuses finished jobs of the current stamp and runs a stale one again
+    stale = json.loads(base.read_text())
+    stale["stamp"]["student"] = "an older student"
+    base.write_text(json.dumps(stale))
+    zppo_log = (out / "zppo" / "seed0" / "job.log").stat().st_mtime_ns
+    capsys.readouterr()
+    assert miniature.main([*argv, "--skip-gate"]) == 0
+    said = capsys.readouterr().out
+    assert "base/seed0: stale result (student changed), running it again" in said
+    assert json.loads(base.read_text())["stamp"] == stamp
+    assert (out / "zppo" / "seed0" / "job.log").stat().st_mtime_ns == zppo_log  # reused, not re-run
