@@ -7,6 +7,7 @@ built for real through :func:`zppo_core.models.resolve` into one per-session cac
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -78,3 +79,43 @@ def tiny_vlm_dir(model_cache) -> str:
     from zppo_core.models import resolve
 
     return resolve("builtin:tiny-qwen3.5-vl?warmstart=0", cache_dir=model_cache)
+
+
+# -- real servers on 127.0.0.1, one of each per test session (per xdist worker), stopped by PID --
+def _helpers():
+    sys.path.insert(0, os.path.join(_REPO, "tests", "pipeline"))
+    import pipeline_helpers
+
+    return pipeline_helpers
+
+
+@pytest.fixture(scope="session")
+def servers_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(servers_dir):
+    """A Prefect server for the session's pipeline runs (each `zppo pipeline` would otherwise
+    start and stop its own temporary one: ~17 s each here). Tests of that default path (the
+    demo, Ctrl-C, preflight errors) do not use it."""
+    h = _helpers()
+    port = h.free_port()
+    srv = h.Server([str(h.VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                   h.base_env(servers_dir), f"http://127.0.0.1:{port}/api/health", servers_dir / "prefect_server.log")
+    yield f"http://127.0.0.1:{port}/api"
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(servers_dir):
+    h = _helpers()
+    port = h.free_port()
+    store = servers_dir / "mlflow"
+    store.mkdir()
+    srv = h.Server([str(h.VENV_BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+                    "--artifacts-destination", str(store / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+                    "--workers", "1"], h.base_env(servers_dir), f"http://127.0.0.1:{port}/health",
+                   servers_dir / "mlflow_server.log")
+    yield f"http://127.0.0.1:{port}"
+    srv.stop()

@@ -42,10 +42,11 @@ SERVED_TEACHER = {"model.teacher_backend": "openai", "model.teacher_url": "http:
 WAIT_S = 600
 
 
-def _env(tmp: Path, cluster) -> dict[str, str]:
+def _env(tmp: Path, cluster, prefect_api: str) -> dict[str, str]:
+    """The pipeline's environment: the cluster's client settings and the session's Prefect server."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
                PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PYTHONPATH=str(REPO), **cluster.env())
-    env.pop("PREFECT_API_URL", None)
+    env["PREFECT_API_URL"] = prefect_api
     env.pop("PREFECT_HOME", None)
     return env
 
@@ -110,10 +111,10 @@ def _result(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, slurm_cluster):
+def uninterrupted(tmp_path_factory, slurm_cluster, prefect_server):
     """(a) the tiny pipeline with its training stage as one 2-node Slurm job, the Base row too."""
     out = tmp_path_factory.mktemp("a") / "run"
-    env = _env(out.parent, slurm_cluster)
+    env = _env(out.parent, slurm_cluster, prefect_server)
     t0 = time.monotonic()
     proc = _run(out, env, **{"pipeline.evaluate_base": True})
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
@@ -145,7 +146,8 @@ def test_training_is_one_job_completed_on_both_nodes_with_fsdp2(uninterrupted, s
     print(f"(a) 2-node pipeline: {secs:.0f} s")
 
 
-def test_evaluation_is_one_node_jobs_equal_to_a_local_evaluation(uninterrupted, slurm_cluster, tmp_path):
+def test_evaluation_is_one_node_jobs_equal_to_a_local_evaluation(uninterrupted, slurm_cluster, tmp_path,
+                                                                 prefect_server):
     """(e) the trained model's evaluation ran as two one-node jobs side by side (one shard each);
     the same model evaluated locally (no cluster, one process) gives the same records."""
     import pandas as pd
@@ -163,8 +165,8 @@ def test_evaluation_is_one_node_jobs_equal_to_a_local_evaluation(uninterrupted, 
     local = tmp_path / "local"
     proc = subprocess.run([sys.executable, "-m", "flows.zppo_cli", "eval", "--config", str(cfg), "--model", model,
                            "--benchmarks", "OfflineLLM", "--out", str(local)],
-                          env=_env(tmp_path, slurm_cluster), cwd=REPO, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S)
+                          env=_env(tmp_path, slurm_cluster, prefect_server), cwd=REPO, capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT_S)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     ours = res["evals"]["builtin:tiny-qwen3.5-vl"]["zppo"]["0"]["OfflineLLM"]
     keep = ["item_id", "response", "score"]
@@ -173,10 +175,10 @@ def test_evaluation_is_one_node_jobs_equal_to_a_local_evaluation(uninterrupted, 
     assert len(a) == 2 and a.equals(b.reset_index(drop=True))
 
 
-def test_retry_while_the_job_runs_attaches_to_it(tmp_path, slurm_cluster):
+def test_retry_while_the_job_runs_attaches_to_it(tmp_path, slurm_cluster, prefect_server):
     """(c) the flow run dies while its job runs; the next run attaches: one job, not two."""
     out = tmp_path / "run"
-    env = _env(tmp_path, slurm_cluster)
+    env = _env(tmp_path, slurm_cluster, prefect_server)
     before = set(_jobcomp_ids(slurm_cluster))
     t0 = time.monotonic()
     # long enough that the job still runs when the re-run reaches its training stage (3 steps
@@ -240,11 +242,12 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def test_scancel_then_rerun_resumes_to_the_uninterrupted_weights(tmp_path, slurm_cluster, uninterrupted):
+def test_scancel_then_rerun_resumes_to_the_uninterrupted_weights(tmp_path, slurm_cluster, uninterrupted,
+                                                                 prefect_server):
     """(b) scancel mid-run fails the stage with one line; the same run again resubmits, resumes
     from the checkpoint in the same MLflow run, and ends with the uninterrupted 2-node weights."""
     out = tmp_path / "run"
-    env = _env(tmp_path, slurm_cluster)
+    env = _env(tmp_path, slurm_cluster, prefect_server)
     t0 = time.monotonic()
     first = _start(out, env, tmp_path / "first.log")
     ckpt = out / "train" / KEY / "checkpoints" / "step_000001" / "trainer_state.json"

@@ -37,8 +37,8 @@ def _weights(folder: str) -> dict:
     return out
 
 
-def test_failed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
-    env = base_env(tmp_path)
+def test_failed_training_resumes_and_matches_an_uninterrupted_run(tmp_path, prefect_server):
+    env = {**base_env(tmp_path), "PREFECT_API_URL": prefect_server}
     env.pop("PREFECT_HOME")  # `zppo pipeline` puts Prefect's home inside the run folder
     out = tmp_path / "it's \"resumed\""  # quotes in the run folder's path work end to end
     failed = run_pipeline(out, {**env, "ZPPO_FAULT_TRAIN_AFTER_STEP": "1"}, overrides=RESUME)
