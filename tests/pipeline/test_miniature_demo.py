@@ -21,8 +21,8 @@ SMALL = {"schedule.total_steps": 1, "schedule.rollout_batch": 4, "rollout.group_
          "pipeline.poll_interval_s": 0.5}
 
 
-def test_demo_profile_curates_the_miniature_sources_and_prints_the_benchmark_table(tmp_path):
-    env = base_env(tmp_path)
+def test_demo_profile_curates_the_miniature_sources_and_prints_the_benchmark_table(tmp_path, prefect_server):
+    env = {**base_env(tmp_path), "PREFECT_API_URL": prefect_server}  # the session's server (tests/conftest.py)
     env.pop("PREFECT_HOME")
     env["OMP_NUM_THREADS"] = "1"
     out = tmp_path / "demo"
