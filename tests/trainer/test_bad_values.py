@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from zppo_core.config import Config, ConfigError, parse_overrides, replace
-from zppo_core.trainer.update import NonFiniteError, check_finite
+from zppo_core.trainer.engine import NonFiniteError, check_finite
 
 
 @pytest.mark.parametrize("key, value, message", [

@@ -12,9 +12,10 @@ a micro-batch plan and a loss function; it owns everything between them and the 
 * **the global normaliser** (:func:`normalizer`): token or sequence counts of the whole batch on
   all ranks, divided by the world size, so that summing micro-batch losses and averaging over
   ranks gives exactly the batch mean;
-* **one optimizer step** (:func:`optimizer_step`): zero grad, backward of each micro-batch (DDP
-  ``no_sync`` on all but the last), global grad-norm clipping, the micro-batch totals summed
-  over ranks, the finite checks, the step, and the finite check of the new weights.
+* **one optimizer step** (:func:`optimizer_step` = :func:`backward_all` + :func:`apply_step`):
+  zero grad, backward of each micro-batch (DDP ``no_sync`` on all but the last), global
+  grad-norm clipping, the micro-batch totals summed over ranks, the finite checks, the step,
+  and the finite check of the new weights.
 
 The matched no-grad pass (old log-probs) uses :func:`matched_micros` too, without the image
 filler (no backward, so no reduce-scatter to match).
@@ -114,17 +115,24 @@ def optimizer_step(ctx: UpdateContext, micros: Sequence[Micro], loss_fn: LossFn,
     collective with the loss) and one optimizer step. Stops with :class:`NonFiniteError` (every
     rank alike) before a non-finite loss or gradient is applied, or after a step that made a
     weight non-finite."""
-    dist = ctx.dist
     ctx.optimizer.zero_grad(set_to_none=True)
     loss_sum, local = backward_all(ctx, micros, loss_fn, keys)
+    return apply_step(ctx, loss_sum, local)
+
+
+def apply_step(ctx: UpdateContext, loss_sum: float, local: dict[str, float]) -> StepResult:
+    """The step after the accumulated backward: global grad-norm clipping, this rank's loss sum
+    and ``local`` totals summed over ranks (one collective), the finite checks, the optimizer
+    step and the finite check of the new weights."""
+    dist = ctx.dist
     grad_norm = float(dist.clip_grad_norm(ctx.model, ctx.grad_clip))
-    summed = dist.sum([loss_sum, *(local[k] for k in keys)])
+    summed = dist.sum([loss_sum, *local.values()])
     loss = summed[0] / dist.world
     check_finite(loss, grad_norm)
     ctx.optimizer.step()
     ctx.optimizer.zero_grad(set_to_none=True)
     check_finite_weights(ctx.model, dist)
-    return StepResult(grad_norm, loss, dict(zip(keys, summed[1:])))
+    return StepResult(grad_norm, loss, dict(zip(local, summed[1:])))
 
 
 class NonFiniteError(UserError):
@@ -151,5 +159,5 @@ def check_finite_weights(model: Any, dist: Any) -> None:
                              "saving them; lower optim.lr or check the data")
 
 
-__all__ = ["LossFn", "Micro", "NonFiniteError", "StepResult", "backward_all", "check_finite", "check_finite_weights",
+__all__ = ["LossFn", "Micro", "NonFiniteError", "StepResult", "apply_step", "backward_all", "check_finite", "check_finite_weights",
            "matched_micros", "normalizer", "optimizer_step"]

@@ -39,8 +39,7 @@ from zppo_core.advantages import compute_advantages
 from zppo_core.loss import policy_loss
 from zppo_core.trainer.batch import Rollout
 from zppo_core.trainer.distributed import Dist
-from zppo_core.trainer.engine import (LossFn, Micro, NonFiniteError, backward_all, check_finite, matched_micros,
-                                      normalizer, optimizer_step)
+from zppo_core.trainer.engine import LossFn, Micro, apply_step, backward_all, matched_micros, normalizer
 from zppo_core.trainer.packing import RowLogprobs, micro_plan, pad_rows, row_logprobs
 from zppo_core.trainer.state import FILLER_UID, UpdateContext
 
@@ -152,7 +151,8 @@ def global_advantages(rollouts: list[Rollout], dist: Dist, norm: str, eps: float
 
 @dataclass
 class GradTotals:
-    """This rank's sums over one mini-batch's micro-batches (see :func:`accumulate_gradients`)."""
+    """This rank's sums over one mini-batch's micro-batches (:func:`accumulate_gradients`; field names
+    are the ``_TOTALS`` keys plus ``loss``)."""
 
     loss: float = 0.0  # sum of micro-batch losses
     clip: float = 0.0  # token-weighted clip fraction
@@ -239,8 +239,9 @@ def accumulate_gradients(ctx: UpdateContext, rollouts: list[Rollout], old_lp: li
 def one_update(ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
                record: ForwardRecord | None = None) -> UpdateStats:
     """One optimizer step on one mini-batch (micro-batched with gradient accumulation)."""
-    micros, loss_fn = _mini_batch(ctx, rollouts, old_lp, adv, record)
-    res = optimizer_step(ctx, micros, loss_fn, _TOTALS)
+    ctx.optimizer.zero_grad(set_to_none=True)
+    g = accumulate_gradients(ctx, rollouts, old_lp, adv, record)
+    res = apply_step(ctx, g.loss, {k: getattr(g, k) for k in _TOTALS})
     t = res.totals
     tok = t["tokens"]
     return UpdateStats(loss=res.loss, clip_frac=t["clip"] / tok if tok else 0.0, approx_kl=t["kl"] / tok if tok else 0.0,
@@ -302,12 +303,10 @@ def run_updates(
 
 __all__ = [
     "EntropySum",
-    "NonFiniteError",
     "ForwardRecord",
     "GradTotals",
     "UpdateStats",
     "accumulate_gradients",
-    "check_finite",
     "compute_old_logprobs",
     "global_advantages",
     "minibatch_plan",
