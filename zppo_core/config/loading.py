@@ -10,9 +10,9 @@ import math
 import re
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, get_type_hints
 
-from zppo_core.config.schema import Config, ConfigError, _to_plain, choices
+from zppo_core.config.schema import Config, ConfigError, _to_plain
 
 
 def _build(cls: type, data: dict[str, Any], path: str) -> Any:
@@ -63,11 +63,8 @@ def _yaml12_number(value: Any) -> Any:
 
 def _coerce(value: Any, typ: Any, key: str) -> Any:
     origin = getattr(typ, "__origin__", None)
-    if origin is Literal:  # a value of one of its arguments' types; validate() checks the value
-        kinds = {type(a) for a in get_args(typ)}
-        if type(value) in kinds:
-            return value
-        raise ConfigError(f"{key}: {value!r} not in {choices(get_args(typ))}")
+    if origin is Literal:  # validate() checks value and type, by name (schema._check_choices)
+        return value
     if typ in (int, float):
         value = _yaml12_number(value)
     try:
