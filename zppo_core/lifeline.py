@@ -23,7 +23,8 @@ POLL_S = 0.5
 GRACE_S = 10.0
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (an exited child not yet reaped -- a zombie -- does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -56,11 +57,11 @@ def watch(child_pid: int, *, group: bool, parent_pid: int | None = None) -> subp
 def main(argv: list[str]) -> int:
     parent, child, mode = int(argv[0]), int(argv[1]), argv[2]
     group = mode == "group"
-    while _alive(child):
-        if not _alive(parent):
+    while pid_alive(child):
+        if not pid_alive(parent):
             _signal(child, group, signal.SIGTERM)
             deadline = time.monotonic() + GRACE_S
-            while _alive(child) and time.monotonic() < deadline:
+            while pid_alive(child) and time.monotonic() < deadline:
                 time.sleep(POLL_S)
             _signal(child, group, signal.SIGKILL)
             return 0

@@ -21,6 +21,7 @@ import pytest
 from safetensors.torch import load_file
 
 from tasks.slurm_script import parse_jobcomp
+from zppo_core.lifeline import pid_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -230,16 +231,8 @@ def test_training_job_serves_its_teacher_and_stops_it_by_pid(tmp_path, slurm_clu
     assert f"zppo-node n1: stopped vllm serve (pid {pid})" in job_log
     assert "/v1/chat/completions" in (out / "servers" / "server-n1.log").read_text()  # the ranks asked it
     assert not (out / "servers" / "server-n2.log").exists()  # serve_on: first
-    assert _gone(pid)
+    assert not pid_alive(pid)
     print(f"(d) served teacher in the job: {time.monotonic() - t0:.0f} s")
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_scancel_then_rerun_resumes_to_the_uninterrupted_weights(tmp_path, slurm_cluster, uninterrupted,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from zppo_core.interrupt import interrupt_line
+from zppo_core.lifeline import pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAM = """
@@ -27,15 +28,6 @@ try:
 finally:
     print("engine shutdown ran", flush=True)  # what the handler skips
 """
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone
-        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def test_the_line_names_what_is_kept_and_how_to_resume():
@@ -55,9 +47,9 @@ def test_interrupt_stops_children_and_exits_130_at_once(sig):
     assert err.strip() == "zppo pipeline: interrupted: stages kept; run the same command again to resume."
     assert "engine shutdown ran" not in out
     deadline = time.monotonic() + 5
-    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert all(_gone(p) for p in pids), pids
+    assert all(not pid_alive(p) for p in pids), pids
 
 
 def test_zppo_train_interrupted_says_what_is_kept_and_exits_130(monkeypatch, capsys):

@@ -107,3 +107,35 @@ def test_student_never_sees_a_plain_hard_addition_and_reads_beyond_its_plain_len
         reading = [warm._length(stage, "mul", rng, reading=True) for _ in range(2000)]
         assert max(plain_add) < hard
         assert max(reading) == stage.bcq_max_digits > stage.max_digits
+
+
+_QUESTION = re.compile(r"What is (\d+) ([-+*]) (\d+)\?")
+_FAMILY = {"+": "add", "*": "mul", "-": "sub"}
+
+
+def _shown_items(text: str) -> list[world.Item]:
+    return [world.Item(_FAMILY[op], len(a), int(a), int(b)) for a, op, b in _QUESTION.findall(text)]
+
+
+def test_warm_start_examples_never_show_a_test_item():
+    """Replays the start of every example stream of every stage of both models (as
+    ``_run_stage`` draws them) and checks that no question they show can be a test item; every
+    item of the three test splits is one (so the two sets are disjoint). Without the
+    warm-start's rejection about a fifth of the 2-4 digit questions would be test questions."""
+    shown = 0
+    for recipe in warm.RECIPES.values():
+        for stage in _stages(recipe):
+            rng = random.Random(stage.seed)
+            for kind, _ in stage.mix:
+                for _ in range(400):
+                    req, target = warm.make_example(kind, stage, rng)
+                    items = _shown_items(req.messages[0]["content"])
+                    assert len(items) == 1, req.messages[0]["content"][:80]
+                    assert not world.in_test_split(items[0]), (kind, items[0])
+                    shown += items[0].n in world.SPLIT_LENGTHS
+    assert shown > 2000  # most of them are of a test length, so the check had something to reject
+    from eval.miniature import MINI_BENCHMARKS, _maker
+    for family in MINI_BENCHMARKS.values():
+        make, rng = _maker(family), random.Random(0)
+        test_items = [_shown_items(make(rng, i)["question"])[0] for i in range(150)]
+        assert all(world.in_test_split(it) for it in test_items)

