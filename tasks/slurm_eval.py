@@ -55,8 +55,8 @@ class EvalNodeSpec:
     @classmethod
     def load(cls, path: Path) -> "EvalNodeSpec":
         raw = json.loads(path.read_text())
-        served = ServedModel(**{**raw["served"], "roles": tuple(raw["served"]["roles"])}) if raw.get("served") else None
-        return cls(**{**raw, "served": served, "benchmarks": tuple(raw["benchmarks"])})
+        return cls(**{**raw, "served": ServedModel.from_json(raw.get("served")),
+                      "benchmarks": tuple(raw["benchmarks"])})
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,11 @@ class ServedModel:
     dtype: str
     startup_timeout_s: float
 
+    @classmethod
+    def from_json(cls, raw: dict | None) -> "ServedModel | None":
+        """The ``served`` entry of a saved spec (None when the job serves nothing)."""
+        return cls(**{**raw, "roles": tuple(raw["roles"])}) if raw else None
+
 
 @dataclass(frozen=True)
 class NodeSpec:
@@ -73,8 +78,8 @@ class NodeSpec:
     @classmethod
     def load(cls, path: Path) -> "NodeSpec":
         raw = json.loads(path.read_text())
-        served = ServedModel(**{**raw["served"], "roles": tuple(raw["served"]["roles"])}) if raw.get("served") else None
-        return cls(**{**raw, "served": served, "extra_sets": tuple(raw.get("extra_sets", ()))})
+        return cls(**{**raw, "served": ServedModel.from_json(raw.get("served")),
+                      "extra_sets": tuple(raw.get("extra_sets", ()))})
 
 
 def launcher_command(spec: NodeSpec, node_rank: int, master_addr: str, served_url: str) -> list[str]:

@@ -142,6 +142,21 @@ def is_test_question(question: str) -> bool:
     return zlib.crc32(question.encode()) % 5 == 0
 
 
+def in_test_split(item: Item) -> bool:
+    """Whether ``item`` can be an item of a test split (a test length and a test question)."""
+    return item.n in SPLIT_LENGTHS and is_test_question(item.question)
+
+
+def draw_warmstart_item(family: str, n: int, rng: random.Random) -> Item:
+    """A random ``family`` item of ``n`` digits that no test split can hold: every question a
+    warm start shows a model is drawn here, so the test splits stay unseen by the warm starts
+    as well as by RL (lengths outside :data:`SPLIT_LENGTHS` are never rejected)."""
+    while True:
+        it = draw_item(family, n, rng)
+        if not in_test_split(it):
+            return it
+
+
 def draw_split_item(family: str, n: int, rng: random.Random, test: bool) -> Item:
     """Rejection-sample an item of the requested split."""
     while True:
@@ -174,5 +189,5 @@ def test_item(family: str, rng: random.Random, i: int) -> Item:
 
 __all__ = [
     "FAMILIES", "HELD_OUT_FAMILIES", "Item", "SPLIT_LENGTHS", "TRAIN_FAMILY", "chain_of_thought", "draw_item",
-    "draw_split_item", "is_test_question", "solution", "test_item", "train_rows", "wrong_solution",
+    "draw_split_item", "draw_warmstart_item", "in_test_split", "is_test_question", "solution", "test_item", "train_rows", "wrong_solution",
 ]
