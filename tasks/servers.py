@@ -17,11 +17,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 
+from zppo_core.config import Config
 from zppo_core.engines.vllm_server import VLLMServer, VLLMServerConfig
 from zppo_core.placement import device_env
 
@@ -41,7 +41,7 @@ STAGES = ("train", "eval")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
-def needed_roles(cfg: Any, stage: str = "train") -> list[str]:
+def needed_roles(cfg: Config, stage: str = "train") -> list[str]:
     """Roles whose backend is ``openai`` and that ``stage`` uses (training: the teacher for BCQ,
     compression, Off-Distill, Hint, Prefix; the judge for judge rewards. Evaluation: the judge
     when ``eval.use_judge``)."""
@@ -56,7 +56,7 @@ def needed_roles(cfg: Any, stage: str = "train") -> list[str]:
     return roles
 
 
-def plan_servers(cfg: Any, stage: str = "train") -> list[ServerPlan]:
+def plan_servers(cfg: Config, stage: str = "train") -> list[ServerPlan]:
     """The servers of ``stage``, one per distinct URL (teacher and judge may share one)."""
     m = cfg.model
     plans: dict[str, ServerPlan] = {}
@@ -114,7 +114,7 @@ def alive(url: str, timeout_s: float = 3.0) -> bool:
         return False
 
 
-def server_config(cfg: Any, plan: ServerPlan, on_gpu: bool) -> VLLMServerConfig:
+def server_config(cfg: Config, plan: ServerPlan, on_gpu: bool) -> VLLMServerConfig:
     from zppo_core.models import resolve
 
     u = urlparse(plan.url)
@@ -131,7 +131,7 @@ def server_config(cfg: Any, plan: ServerPlan, on_gpu: bool) -> VLLMServerConfig:
 
 
 @contextlib.contextmanager
-def managed_servers(cfg: Any, log_dir: str | Path, on_gpu: bool | None = None,
+def managed_servers(cfg: Config, log_dir: str | Path, on_gpu: bool | None = None,
                     stage: str = "train") -> Iterator[list[VLLMServer]]:
     """Start the servers ``stage`` needs and that are not running; stop them (by PID) on exit,
     also on failure. Yields the started servers (empty when all were running). Evaluation calls

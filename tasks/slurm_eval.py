@@ -24,9 +24,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from tasks.slurm_node import ServedModel, allocation_server, job_main, node_address
+from zppo_core.config import Config
 from zppo_core.placement import NodeSplit, split_node, visible_devices
 
 WORKER_MODULE = "eval.worker"
@@ -121,7 +121,7 @@ def run_eval_node(spec: EvalNodeSpec, env: dict[str, str]) -> int:
 # -- the stage side (the Prefect worker's host) ---------------------------------------------
 
 
-def eval_specs(conf: Any, cfg_path: Path, model: str, benchmarks: list[str], out: Path) -> list[EvalNodeSpec]:
+def eval_specs(conf: Config, cfg_path: Path, model: str, benchmarks: list[str], out: Path) -> list[EvalNodeSpec]:
     """One spec per evaluation job of ``model`` (``cluster.eval_jobs``)."""
     from tasks.slurm_train import served_model
 
@@ -134,7 +134,7 @@ def eval_specs(conf: Any, cfg_path: Path, model: str, benchmarks: list[str], out
             for j in range(c.eval_jobs)]
 
 
-def run_eval_jobs(conf: Any, cfg_path: Path, model: str, benchmarks: list[str], out: Path, env: dict[str, str],
+def run_eval_jobs(conf: Config, cfg_path: Path, model: str, benchmarks: list[str], out: Path, env: dict[str, str],
                   tag: str, on_line: Callable[[str], None], workdir: str) -> list[str]:
     """Submit (or attach to) every evaluation job of ``model`` and wait for all of them at once;
     returns their job ids. Raises :class:`tasks.slurm.SlurmJobError` (the first failure, one

@@ -3,7 +3,6 @@ seed bands in plots."""
 
 from __future__ import annotations
 
-import pytest
 
 from tasks import plots
 from tasks.common import labels, run_name, short_name, stage_tag

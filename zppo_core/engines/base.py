@@ -14,7 +14,10 @@ Implementations (each in its own module beside this one):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # the config's decoding sections; config imports nothing of the engines
+    from zppo_core.config.schema import SamplingConfig
 
 
 def request_seeds(base: int | None, count: int) -> list[int | None]:
@@ -50,7 +53,7 @@ class SamplingParams:
     ignore_eos: bool = False
 
     @classmethod
-    def from_config(cls, cfg: Any, **over: Any) -> "SamplingParams":
+    def from_config(cls, cfg: SamplingConfig, **over: Any) -> "SamplingParams":
         kw = {k: getattr(cfg, k) for k in cls.__dataclass_fields__ if hasattr(cfg, k)}
         kw.update(over)
         return cls(**kw)

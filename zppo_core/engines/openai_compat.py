@@ -20,7 +20,7 @@ import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -32,6 +32,9 @@ from zppo_core.engines.base import (
     TransientBackendError,
     request_seeds,
 )
+
+if TYPE_CHECKING:
+    from zppo_core.config.schema import ModelConfig
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 TOKEN_ID_PREFIX = "token_id:"
@@ -121,7 +124,7 @@ def parse_choice(choice: dict[str, Any], chat: bool) -> Sample:
     return Sample(text, ids, logprobs if logprobs else None, choice.get("finish_reason") or "stop")
 
 
-def server_kwargs(model_cfg: Any, base_url: str, role: str) -> dict[str, Any]:
+def server_kwargs(model_cfg: ModelConfig, base_url: str, role: str) -> dict[str, Any]:
     """:class:`OpenAIBackend` arguments of the ``role`` ("teacher" | "judge") server from the
     ``model`` section; its chat-template switches (``model.<role>_thinking``) go with every request."""
     return {"base_url": base_url, "timeout_s": model_cfg.server_timeout_s, "max_retries": model_cfg.server_retries,

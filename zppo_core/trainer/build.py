@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from zppo_core.config import Config
+from zppo_core.config.schema import OptimConfig
 from zppo_core.engines.base import GenerationBackend
 from zppo_core.engines.factory import build_backend
 
@@ -81,7 +82,7 @@ def load_student(model_dir: str, cfg: Config, dtype: torch.dtype = torch.float32
     return model, processor
 
 
-def build_optimizer(model: Any, optim: Any) -> torch.optim.Optimizer:
+def build_optimizer(model: Any, optim: OptimConfig) -> torch.optim.Optimizer:
     """AdamW with the paper's settings (Tab. 8) over float32 parameters (float32 state).
 
     Refuses parameters of another dtype: silent pure-bf16 training would drop most updates.

@@ -32,6 +32,7 @@ import torch
 
 from zppo_core.errors import UserError
 from zppo_core.trainer.batch import Rollout
+from zppo_core.trainer.distributed import Dist
 from zppo_core.trainer.state import UpdateContext
 
 
@@ -148,7 +149,7 @@ def check_finite(loss: float, grad_norm: float) -> None:
             f"applying it; lower optim.lr or check the data")
 
 
-def check_finite_weights(model: Any, dist: Any) -> None:
+def check_finite_weights(model: Any, dist: Dist) -> None:
     """Raise :class:`NonFiniteError` on every rank when any rank's (shard of the) weights holds a
     non-finite value after an optimizer step (a step size that made them overflow): the run stops
     before such weights are generated from or checkpointed. One device sync."""

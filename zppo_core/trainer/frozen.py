@@ -13,11 +13,10 @@ Unsharded plan: a full copy in the compute dtype on this rank's device.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from zppo_core.config import Config
+from zppo_core.trainer.distributed import Dist
 
 
 def non_persistent_buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -52,7 +51,7 @@ def _meta_skeleton(model_dir: str, cfg: Config, dtype: torch.dtype) -> torch.nn.
                                **({"attn_implementation": attn} if attn else {}))
 
 
-def load_sharded_frozen(model_dir: str, cfg: Config, dist: Any, dtype: torch.dtype) -> torch.nn.Module:
+def load_sharded_frozen(model_dir: str, cfg: Config, dist: Dist, dtype: torch.dtype) -> torch.nn.Module:
     """The frozen model of ``model_dir`` sharded over every rank (the sharded plan above).
     A collective: every rank calls it. Returns the FSDP2 module (DTensor parameters, frozen, eval)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
@@ -78,7 +77,7 @@ def load_sharded_frozen(model_dir: str, cfg: Config, dist: Any, dtype: torch.dty
     return model
 
 
-def load_frozen(model_dir: str, cfg: Config, dist: Any) -> torch.nn.Module:
+def load_frozen(model_dir: str, cfg: Config, dist: Dist) -> torch.nn.Module:
     """The frozen model of ``model_dir`` placed by :func:`frozen_model_plan` for this run."""
     from zppo_core.placement import frozen_model_plan
     from zppo_core.trainer.build import load_student, torch_dtype

@@ -38,6 +38,7 @@ from zppo_core.guidance import hard_entries, hint_leak, pick_correct, prefix_ids
 from zppo_core.prompts import build_hint_prompt, build_hint_question, build_plain, strip_think
 from zppo_core.trainer.metrics_baselines import BaselineCounts
 from zppo_core.trainer.rollout import RolloutIO, StepRollouts, _student_generate, _to_rollouts, make_request
+from zppo_core.trainer.state import Parts
 
 
 def teacher_rollouts(io: RolloutIO, questions: list[dict[str, Any]], n: int, params: SamplingParams):
@@ -94,7 +95,7 @@ def _student_groups(io: RolloutIO, items: list[tuple[dict, GenerationRequest, st
     return rollouts
 
 
-def _x_aug(parts: Any, sr: StepRollouts, order: list[int]) -> list[dict[str, Any]]:
+def _x_aug(parts: Parts, sr: StepRollouts, order: list[int]) -> list[dict[str, Any]]:
     """This rank's questions of the step's X_aug (global pre-cap over every rank's hard ones)."""
     cfg = parts.cfg
     ids = zpd.global_precap(parts.dist.gather(hard_entries(sr.outcomes, order, cfg.zppo.tau)), cfg.aug_cap)
@@ -103,7 +104,7 @@ def _x_aug(parts: Any, sr: StepRollouts, order: list[int]) -> list[dict[str, Any
     return sorted(mine, key=lambda q: rank_of[q["id"]])
 
 
-def add_guidance_groups(parts: Any, sr: StepRollouts, counts: BaselineCounts, *, replay_ids: set[str],
+def add_guidance_groups(parts: Parts, sr: StepRollouts, counts: BaselineCounts, *, replay_ids: set[str],
                         step: int, order: list[int], seed: int) -> None:
     """Hint or Prefix groups (``zppo.guidance``) for this rank's part of X_aug, appended to ``sr``.
 

@@ -40,7 +40,7 @@ from zppo_core.trainer.distill import distill_step
 from zppo_core.trainer.guidance import add_guidance_groups
 from zppo_core.trainer.metrics_baselines import BaselineCounts, baseline_metrics
 from zppo_core.trainer.metrics_step import step_metrics
-from zppo_core.trainer.rollout import collect
+from zppo_core.trainer.rollout import StepRollouts, collect
 from zppo_core.trainer.state import Parts, TrainerState, step_seed
 from zppo_core.trainer.update import run_updates
 
@@ -55,7 +55,7 @@ def _replay_questions(parts: Parts, st: TrainerState, new_ids: set[str]) -> list
     return [payload for qid, payload in drawn if qid not in new_ids]
 
 
-def _audit(parts: Parts, sr: Any) -> None:
+def _audit(parts: Parts, sr: StepRollouts) -> None:
     """Gather this step's candidate-match records (each rank's first ``per_step`` per kind) and
     let rank 0 append them to the bounded ``<kind>_debug.jsonl`` files."""
     per_step = parts.cfg.tracking.audit_records_per_step

@@ -8,11 +8,12 @@ summed field by field in one collective, and are read back by name.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from zppo_core.audit import match_counts, match_metrics
+from zppo_core.replay import PromptReplayBuffer
 from zppo_core.trainer.distributed import Dist
-from zppo_core.trainer.rollout import StageCounts
+from zppo_core.trainer.rollout import StageCounts, StepRollouts
 
 T = TypeVar("T")
 
@@ -83,8 +84,8 @@ def buffer_bin_metrics(buf_res: dict, bins: list[str]) -> dict[str, float]:
             for b in bins}
 
 
-def step_metrics(*, step: int, sr: Any, outcomes: list, n_new: int, n_replay: int, buf_res: dict,
-                 buffer: Any, train_m: dict, lr: float, update_time: float, step_time: float,
+def step_metrics(*, step: int, sr: StepRollouts, outcomes: list, n_new: int, n_replay: int, buf_res: dict,
+                 buffer: PromptReplayBuffer, train_m: dict, lr: float, update_time: float, step_time: float,
                  dist: Dist, bins: list[str]) -> dict[str, float]:
     """The flat metrics dict of one step (every value a python number). ``bins``: the buffer's
     entry-accuracy bins (:func:`zppo_core.replay.entry_bins`)."""

@@ -15,11 +15,14 @@ Every rank calls :meth:`StudentEngine.after_update`: both syncs are collectives 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zppo_core.config import Config
 from zppo_core.trainer import checkpoint as ck
 from zppo_core.trainer.weight_sync import resolve_weight_sync, sync_in_memory
+
+if TYPE_CHECKING:  # the parts hold this engine
+    from zppo_core.trainer.state import Parts
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class StudentEngine:
         if self.sleeps:
             self.backend.sleep()
 
-    def after_update(self, parts: Any) -> str:
+    def after_update(self, parts: Parts) -> str:
         """Give the engine the updated weights (and wake it); returns the sync used ("" = none)."""
         if self.weight_sync == "memory":
             sync_in_memory(parts)

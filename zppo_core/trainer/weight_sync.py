@@ -21,11 +21,14 @@ holds the trainer's weights, and jumps when a sync is missed or wrong.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from zppo_core.config.schema import WEIGHT_SYNC_MODES
+
+if TYPE_CHECKING:  # the trainer's parts hold the student whose weights this module streams
+    from zppo_core.trainer.state import Parts
 
 #: prefixes added by wrappers (DDP, activation checkpointing, torch.compile) to HF names
 _WRAPPER_PARTS = ("_checkpoint_wrapped_module.", "_orig_mod.", "_fsdp_wrapped_module.")
@@ -59,13 +62,13 @@ def resolve_weight_sync(requested: str, *, engine_in_process: bool) -> str:
     return requested if engine_in_process else "disk"
 
 
-def engine_dtype(parts: Any) -> torch.dtype:
+def engine_dtype(parts: Parts) -> torch.dtype:
     from zppo_core.trainer.build import torch_dtype
 
     return torch_dtype(parts.cfg.model.dtype)
 
 
-def sync_in_memory(parts: Any) -> int:
+def sync_in_memory(parts: Parts) -> int:
     """Stream the student's weights into this rank's engine; returns the tensors streamed."""
     count = 0
 
