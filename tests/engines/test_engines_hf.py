@@ -135,7 +135,8 @@ def test_presence_penalty_hand_computed():
 
 def test_processor_chain_suppresses_vision_tokens_and_filters():
     tracker = FinishTracker(tokenizer=None, prompt_len=1, eos_ids=[0], stop=[], max_new_tokens=1)
-    procs = build_processors(SamplingParams(temperature=0.5, top_k=2), 1, [3], tracker)
+    procs = build_processors(SamplingParams(temperature=0.5, top_k=2), 1, [3])
+    procs.append(tracker.capture)  # what the generate path adds
     scores = procs(torch.tensor([[1]]), torch.tensor([[1.0, 2.0, 3.0, 9.0]]))
     # id 3 suppressed; /0.5 -> [2, 4, 6]; top-2 keeps ids 1, 2
     assert torch.isinf(scores[0, [0, 3]]).all() and scores[0, 1:3].tolist() == [4.0, 6.0]

@@ -5,7 +5,9 @@
 seen by the next ``generate`` call with no weight sync. ``update_weights(dir)`` loads saved
 safetensors into the wrapped module for the out-of-process case.
 
-Sampling is HF ``generate`` with our own logits-processor chain, applied in vLLM's order:
+Dense text models are sampled by our own loop (:mod:`zppo_core.engines.hf_decode`: one prefill
+per distinct prompt, finished rows leave the batch), VLMs and hybrid-attention models by HF
+``generate``; both with our own logits-processor chain, applied in vLLM's order:
 repetition penalty -> presence penalty (on generated tokens) -> suppression of vision special
 tokens (a rollout must never emit ``<|image_pad|>`` & co.) -> temperature -> top-k -> top-p ->
 min-p. The log-prob of each sampled token is read from the *processed* distribution (the
@@ -22,6 +24,7 @@ from typing import Any
 import torch
 
 from zppo_core.engines.base import BackendError, GenerationRequest, Sample, SamplingParams
+from zppo_core.engines.hf_decode import DecodedRow, decode, supports_fast_decode
 from zppo_core.engines.hf_sampling import FinishTracker, build_processors, collate_prompts
 from zppo_core.engines.render import RenderedPrompt, render_prompt
 from zppo_core.models.processor import is_vlm_dir, load_processor, tokenizer_of
@@ -110,6 +113,10 @@ class HFBackend:
             self._vision_ids() if suppress_vision_tokens else [])
         #: set by a sharded trainer: max over ranks of an int (a collective); see set_collective_sync
         self._max_over_ranks: Callable[[int], int] | None = None
+        #: dense text models are sampled by our own loop (:mod:`zppo_core.engines.hf_decode`:
+        #: shared prefill, finished rows leave the batch); the others by ``model.generate``
+        self.fast_decode = supports_fast_decode(
+            model, takes_images=getattr(self.processor, "image_processor", None) is not None)
 
     def _vision_ids(self) -> list[int]:
         """Vision special token ids, when the model takes images (None -> VLM only)."""
@@ -178,13 +185,6 @@ class HFBackend:
 
     @torch.no_grad()
     def _generate_batch(self, prompts: list[RenderedPrompt], params: SamplingParams) -> list[Sample]:
-        device = next(self.model.parameters()).device
-        inputs = collate_prompts(prompts, self.tokenizer.pad_token_id, device)
-        prompt_len = inputs["input_ids"].shape[1]
-        eos_ids = [] if params.ignore_eos else self.eos_ids
-        tracker = FinishTracker(self.tokenizer, prompt_len, eos_ids, params.stop, params.max_new_tokens)
-        greedy = params.temperature <= 0
-        procs = build_processors(params, prompt_len, self.suppress_ids, tracker)
         was_training = self.model.training
         self.model.eval()
         # a sharded (FSDP2) module: generate() runs parts of the model outside its forward
@@ -193,25 +193,45 @@ class HFBackend:
         if sharded_root:
             self.model.unshard()
         try:
-            seqs = self.model.generate(
-                **inputs, **_NEUTRAL_FLAGS[greedy], max_new_tokens=params.max_new_tokens,
-                eos_token_id=self.eos_ids, pad_token_id=self.tokenizer.pad_token_id,
-                # ignore_eos: HF masks EOS for the whole budget (vLLM samples past it instead)
-                min_new_tokens=params.max_new_tokens if params.ignore_eos else None,
-                logits_processor=procs, stopping_criteria=[tracker], use_cache=True,
-                synced_gpus=self._max_over_ranks is not None,
-            )
+            if self.fast_decode:
+                rows = decode(self.model, prompts, params, pad_id=self.tokenizer.pad_token_id, eos_ids=self.eos_ids,
+                              suppress_ids=self.suppress_ids, tokenizer=self.tokenizer,
+                              max_over_ranks=self._max_over_ranks)
+            else:
+                rows = self._hf_generate(prompts, params)
         finally:
             if sharded_root:
                 self.model.reshard()
             self.model.train(was_training)
-        return [self._sample(b, seqs[b, prompt_len:].tolist(), tracker, p.input_ids)
-                for b, p in enumerate(prompts)]
+        return [self._sample(r, p.input_ids) for r, p in zip(rows, prompts)]
 
-    def _sample(self, b: int, gen: list[int], tracker: FinishTracker, prompt_ids: list[int]) -> Sample:
-        length, reason, stop_at = tracker.result(b, len(gen))
-        ids = gen[:length]
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        if stop_at is not None:  # vLLM semantics: the stop string is not part of the text
-            text = text[: text.find(stop_at)] if stop_at in text else text
-        return Sample(text, ids, tracker.logprobs(b, length), reason, list(prompt_ids))
+    def _hf_generate(self, prompts: list[RenderedPrompt], params: SamplingParams) -> list[DecodedRow]:
+        """``model.generate`` with our processor chain and finish tracking (VLMs, hybrid models)."""
+        device = next(self.model.parameters()).device
+        inputs = collate_prompts(prompts, self.tokenizer.pad_token_id, device)
+        prompt_len = inputs["input_ids"].shape[1]
+        eos_ids = [] if params.ignore_eos else self.eos_ids
+        tracker = FinishTracker(self.tokenizer, prompt_len, eos_ids, params.stop, params.max_new_tokens)
+        greedy = params.temperature <= 0
+        procs = build_processors(params, prompt_len, self.suppress_ids)
+        procs.append(tracker.capture)
+        seqs = self.model.generate(
+            **inputs, **_NEUTRAL_FLAGS[greedy], max_new_tokens=params.max_new_tokens,
+            eos_token_id=self.eos_ids, pad_token_id=self.tokenizer.pad_token_id,
+            # ignore_eos: HF masks EOS for the whole budget (vLLM samples past it instead)
+            min_new_tokens=params.max_new_tokens if params.ignore_eos else None,
+            logits_processor=procs, stopping_criteria=[tracker], use_cache=True,
+            synced_gpus=self._max_over_ranks is not None,
+        )
+        rows = []
+        for b in range(len(prompts)):
+            gen = seqs[b, prompt_len:].tolist()
+            length, reason, stop_at = tracker.result(b, len(gen))
+            rows.append(DecodedRow(gen[:length], tracker.logprobs(b, length), reason, stop_at))
+        return rows
+
+    def _sample(self, row: DecodedRow, prompt_ids: list[int]) -> Sample:
+        text = self.tokenizer.decode(row.token_ids, skip_special_tokens=True)
+        if row.stop_hit is not None:  # vLLM semantics: the stop string is not part of the text
+            text = text[: text.find(row.stop_hit)] if row.stop_hit in text else text
+        return Sample(text, row.token_ids, row.logprobs, row.finish_reason, list(prompt_ids))

@@ -79,9 +79,9 @@ class CaptureLogProbs(LogitsProcessor):
         return scores
 
 
-def build_processors(params: SamplingParams, prompt_len: int, suppress_ids: list[int],
-                     tracker: "FinishTracker") -> LogitsProcessorList:
-    """The processor chain in vLLM's order (penalties, then temperature, top-k, top-p, min-p)."""
+def build_processors(params: SamplingParams, prompt_len: int, suppress_ids: list[int]) -> LogitsProcessorList:
+    """The processor chain in vLLM's order (penalties, then temperature, top-k, top-p, min-p);
+    scores [B, V] -> the processed scores the token is sampled from (and its log-prob read)."""
     procs = LogitsProcessorList()
     if params.repetition_penalty != 1.0:
         procs.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
@@ -98,7 +98,6 @@ def build_processors(params: SamplingParams, prompt_len: int, suppress_ids: list
             procs.append(TopPLogitsWarper(params.top_p))
         if params.min_p > 0:
             procs.append(MinPLogitsWarper(params.min_p))
-    procs.append(tracker.capture)
     return procs
 
 

@@ -1,0 +1,183 @@
+"""The HF backend's own decoding loop for dense text models: shared prefill, shrinking batch.
+
+``HFBackend`` samples dense decoder-only text models (every layer full attention: Qwen3, Llama,
+SmolLM2...) here instead of through ``model.generate``; VLMs and models with sliding-window or
+linear-attention layers (Qwen3.5) keep ``generate`` (:func:`supports_fast_decode`). The loop
+calls the model's ``forward`` with a ``DynamicCache`` and does three things ``generate`` does not:
+
+* **one prefill per distinct prompt**: the G rollouts of a question share its prompt, so the
+  prompt is run once and its cache rows are repeated (``DynamicCache.batch_select_indices``);
+* **finished rows leave the batch** (EOS or a stop string): later steps run only the rows still
+  writing, so a batch costs what its rows write, not its longest row times its size;
+* **one uniform number per row** to sample: inverse-CDF sampling from the processed distribution
+  (the same categorical as ``torch.multinomial``, a fraction of its cost on CPU).
+
+Everything else is ``generate``'s semantics: the same logits-processor chain
+(:func:`zppo_core.engines.hf_sampling.build_processors`), EOS kept in the sample, ``ignore_eos``
+masks EOS for the whole budget, greedy = argmax, and the log-prob of every token read from the
+processed distribution. Under a sharded (FSDP2) module every forward is a collective: the loop
+then keeps one row and keeps stepping until every rank is done (``max_over_ranks``), as
+``generate(synced_gpus=True)`` does.
+
+Shapes: U distinct prompts, B rows (U <= B), P padded prompt length, T = ``max_new_tokens``, V
+vocabulary.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from zppo_core.engines.base import SamplingParams
+from zppo_core.engines.hf_sampling import build_processors, collate_prompts
+from zppo_core.engines.render import RenderedPrompt
+
+
+@dataclass
+class DecodedRow:
+    """One row's result: its tokens (EOS included), their log-probs, why it ended and the stop
+    string that ended it (``None`` for EOS or length)."""
+
+    token_ids: list[int]
+    logprobs: list[float]
+    finish_reason: str  # "stop" | "length"
+    stop_hit: str | None = None
+
+
+def supports_fast_decode(model: torch.nn.Module, takes_images: bool) -> bool:
+    """Whether :func:`decode` can sample ``model``: a decoder-only text model whose layers are all
+    full attention (plain key/value cache rows that can be repeated and dropped) and whose
+    ``forward`` takes explicit ``position_ids``."""
+    if takes_images:
+        return False
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    if getattr(cfg, "is_encoder_decoder", False):
+        return False
+    layer_types = getattr(cfg, "layer_types", None) or ["full_attention"]
+    if any(t != "full_attention" for t in layer_types) or getattr(cfg, "use_sliding_window", False):
+        return False
+    return "position_ids" in inspect.signature(model.forward).parameters
+
+
+def _cache_kw(model: torch.nn.Module) -> str:
+    """The forward's cache keyword (``cache`` in recent transformers, ``past_key_values`` before)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def sample_from(scores: torch.Tensor, greedy: bool) -> torch.Tensor:
+    """Token ids [B] drawn from processed ``scores`` [B, V] (-inf = filtered out): argmax when
+    ``greedy``, else inverse-CDF sampling with one uniform draw per row."""
+    if greedy:
+        return scores.argmax(-1)
+    cdf = torch.softmax(scores, -1).cumsum_(-1)
+    u = torch.rand(scores.shape[0], 1, device=scores.device, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_(max=scores.shape[1] - 1)
+
+
+@dataclass
+class _Batch:
+    """The rows still being stepped: their row numbers and the cache of exactly those rows."""
+
+    rows: torch.Tensor  # [b] row numbers (into the B rows)
+    positions: torch.Tensor  # [b] position of each row's last token
+    cache: Any
+
+
+@torch.no_grad()
+def decode(model: torch.nn.Module, prompts: list[RenderedPrompt], params: SamplingParams, *, pad_id: int,
+           eos_ids: list[int], suppress_ids: list[int], tokenizer: Any,
+           max_over_ranks: Callable[[int], int] | None = None) -> list[DecodedRow]:
+    """Sample one completion per entry of ``prompts`` (the same object repeated = one prefill).
+    See the module docstring; ``max_over_ranks`` makes every forward a matched collective."""
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    index: dict[int, int] = {}
+    src = torch.tensor([index.setdefault(id(p), len(index)) for p in prompts], device=device)
+    unique = list({id(p): p for p in prompts}.values())
+    inputs = collate_prompts(unique, pad_id, device)
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    n_rows, width, budget = len(prompts), ids.shape[1], params.max_new_tokens
+    cache_kw = _cache_kw(model)
+    positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+    cache = DynamicCache(config=model.config)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                   **{cache_kw: cache}).logits[:, -1].float()
+    if len(unique) < n_rows:  # the rows of one prompt share its prefill
+        cache.batch_select_indices(src)
+    logits, mask, positions = logits[src], mask[src], positions[src, -1]
+    # [B, P + T]: prompt then sampled tokens (processors with penalties read it); attention mask alike
+    seq = torch.cat([ids[src], torch.full((n_rows, budget), pad_id, dtype=ids.dtype, device=device)], 1)
+    full_mask = torch.cat([mask, torch.ones(n_rows, budget, dtype=mask.dtype, device=device)], 1)
+    logprobs = torch.zeros(n_rows, budget, device=device)
+    ended = torch.zeros(n_rows, dtype=torch.bool, device=device)
+    finish: dict[int, tuple[int, str, str | None]] = {}  # row -> (length, reason, stop string)
+    eos = torch.tensor(eos_ids, device=device)
+    procs = build_processors(params, width, suppress_ids)
+    greedy = params.temperature <= 0
+    stops = [s for s in params.stop if s]
+    tail = max((len(s) for s in stops), default=0) + 4  # tokens decoded to look for a stop string
+    live = _Batch(torch.arange(n_rows, device=device), positions, cache)
+    for t in range(budget):
+        if params.ignore_eos:  # as generate's min_new_tokens: EOS is never sampled
+            logits[:, eos] = float("-inf")
+        scores = procs(seq[live.rows, : width + t], logits) if procs else logits
+        lp = torch.log_softmax(scores, -1)
+        tok = sample_from(scores, greedy)
+        seq[live.rows, width + t] = tok
+        logprobs[live.rows, t] = lp.gather(1, tok[:, None])[:, 0]
+        writing = ~ended[live.rows]  # a rank that is done keeps one ended row stepping (collective)
+        hit_eos = writing & torch.isin(tok, eos)
+        for row in live.rows[hit_eos].tolist():
+            finish[row] = (t + 1, "stop", None)
+        if stops:
+            for row in live.rows[writing & ~hit_eos].tolist():
+                text = tokenizer.decode(seq[row, max(width, width + t + 1 - tail): width + t + 1])
+                hit = next((s for s in stops if s in text), None)
+                if hit is not None:
+                    finish[row] = (t + 1, "stop", hit)
+                    ended[row] = True
+        ended[live.rows[hit_eos]] = True
+        done = ended[live.rows]
+        if t + 1 == budget or not _keep_stepping(bool(done.all()), max_over_ranks):
+            break
+        live = _shrink(live, done, keep_one=max_over_ranks is not None)
+        live.positions = live.positions + 1
+        step_ids = seq[live.rows, width + t: width + t + 1]
+        logits = model(input_ids=step_ids, attention_mask=full_mask[live.rows, : width + t + 1],
+                       position_ids=live.positions[:, None], use_cache=True,
+                       **{cache_kw: live.cache}).logits[:, -1].float()
+    out = []
+    for row in range(n_rows):
+        length, reason, hit = finish.get(row, (budget, "length", None))
+        toks = seq[row, width: width + length].tolist()
+        out.append(DecodedRow(toks, logprobs[row, :length].tolist(), reason, hit))
+    return out
+
+
+def _keep_stepping(all_done: bool, max_over_ranks: Callable[[int], int] | None) -> bool:
+    """Another step? Not when every row is done -- on every rank, when forwards are collectives."""
+    if max_over_ranks is None:
+        return not all_done
+    return bool(max_over_ranks(int(not all_done)))
+
+
+def _shrink(live: _Batch, done: torch.Tensor, keep_one: bool) -> _Batch:
+    """``live`` without its finished rows (their cache rows dropped); with ``keep_one`` a batch
+    never becomes empty (a rank that is done still steps with one row, output discarded)."""
+    if not bool(done.any()):
+        return live
+    keep = (~done).nonzero()[:, 0]
+    if keep.numel() == 0:
+        if not keep_one:
+            return live
+        keep = keep.new_zeros(1)
+    live.cache.batch_select_indices(keep)
+    return _Batch(live.rows[keep], live.positions[keep], live.cache)
+
+
+__all__ = ["DecodedRow", "decode", "sample_from", "supports_fast_decode"]
