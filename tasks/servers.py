@@ -47,11 +47,11 @@ def needed_roles(cfg: Config, stage: str = "train") -> list[str]:
     when ``eval.use_judge``)."""
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r} not in {'|'.join(STAGES)}")
-    z, m = cfg.zppo, cfg.model
+    m = cfg.model
     roles = []
-    if stage == "train" and m.teacher_backend == "openai" and z.needs_teacher_backend:
+    if stage == "train" and m.teacher_backend == "openai" and cfg.uses_teacher():
         roles.append("teacher")
-    if m.judge_backend == "openai" and (z.judge_rewards if stage == "train" else cfg.eval.use_judge):
+    if m.judge_backend == "openai" and cfg.uses_judge(stage):
         roles.append("judge")
     return roles
 

@@ -9,7 +9,9 @@
   processes per machine of ``pipeline.accelerate_config`` (unless it says ``use_cpu``);
 * ``vllm``     ``vllm`` importable when a role uses the in-process vLLM backend;
 * ``teacher`` / ``judge``  the OpenAI-compatible server of an ``openai`` role answers
-  ``GET <url>/models`` and serves the configured model;
+  ``GET <url>/models`` and serves the configured model -- or, on a loopback URL with
+  ``model.<role>_gpus`` named, nothing answers yet and the stage will start it (its model
+  spec must resolve);
 * ``datasets`` curation sources (unless synthetic), ``eval.data_root`` / ``eval.video_dir``,
   and for a training run its ``data.train_path``, exist locally or resolve on the hub.
 
@@ -167,15 +169,18 @@ def _model_roles(cfg: Config, scope: str, students: list[str]) -> list[tuple[str
     return roles
 
 
+#: the stages (train, eval) a preflight scope runs
+_STAGES_OF = {"pipeline": ("train", "eval"), "train": ("train",), "eval": ("eval",)}
+
+
 def _uses_judge(cfg: Config, scope: str) -> bool:
-    train = scope != "eval" and cfg.zppo.judge_rewards
-    return bool(train or (scope != "train" and cfg.eval.use_judge))
+    return any(cfg.uses_judge(stage) for stage in _STAGES_OF[scope])
 
 
 def _uses_teacher(cfg: Config, scope: str, methods: list[str]) -> bool:
     from zppo_core.config import METHODS
 
-    return scope != "eval" and any(METHODS[m].uses_teacher(cfg.zppo.compression) for m in methods if m in METHODS)
+    return "train" in _STAGES_OF[scope] and any(cfg.uses_teacher(m) for m in methods if m in METHODS)
 
 
 def check_models(cfg: Config, scope: str, students: list[str], probe: Probe) -> Check:
@@ -232,13 +237,21 @@ def check_vllm(cfg: Config, scope: str, probe: Probe) -> Check:
 
 
 def check_server(cfg: Config, role: str, probe: Probe) -> Check:
+    """The ``role`` server answers and serves its model; or nothing answers yet and the stage
+    will start it (:func:`tasks.servers.managed_servers`: a loopback URL with
+    ``model.<role>_gpus`` named), whose model spec must then resolve."""
     m = cfg.model
-    url, model = getattr(m, f"{role}_url"), getattr(m, role)
+    url, model, gpus = getattr(m, f"{role}_url"), getattr(m, role), list(getattr(m, f"{role}_gpus"))
     try:
         served = probe.served_models(url, PROBE_TIMEOUT_S)
     except Exception as e:  # noqa: BLE001 - connection refused, timeout, HTTP error
+        if _loopback(url) and gpus:
+            why = spec_problem(model, f"model.{role}", probe)
+            return Check(role, False, why) if why else Check(
+                role, True, f"nothing answers {url} yet: the stage starts vllm serve {model} on GPUs {gpus}")
         return Check(role, False, f"{role} server {url} unreachable ({type(e).__name__}); start it: "
-                     f"vllm serve {model} --host 127.0.0.1 --port {_port(url)}")
+                     f"vllm serve {model} --host 127.0.0.1 --port {_port(url)}"
+                     + (f" (or name model.{role}_gpus to let the stage start it)" if _loopback(url) else ""))
     if served and model not in served:
         return Check(role, False, f"{role} server {url} serves {served}, not model.{role}={model}")
     return Check(role, True, f"{url} serves {model}")

@@ -52,9 +52,6 @@ def test_paper_sweep_with_everything_present_passes(tmp_path):
 
 @pytest.mark.parametrize("probe_kw, problem", [
     ({"gpus": 8, "modules": ()}, "vllm: model.student_backend=vllm but vllm is not importable here"),
-    ({"gpus": 8, "modules": ("vllm",), "served": None},
-     "teacher: teacher server http://127.0.0.1:8000/v1 unreachable (ConnectionError); start it: "
-     "vllm serve Qwen/Qwen3.5-27B-FP8 --host 127.0.0.1 --port 8000"),
     ({"gpus": 8, "modules": ("vllm",), "served": ["other"]},
      "teacher: teacher server http://127.0.0.1:8000/v1 serves ['other'], not model.teacher=Qwen/Qwen3.5-27B-FP8"),
     ({"gpus": 8, "modules": ("vllm",), "served": ["Qwen/Qwen3.5-27B-FP8"], "hub_missing": ("Qwen/Qwen3.5-2B",)},
@@ -67,6 +64,28 @@ def test_first_failure_is_one_line_naming_the_missing_thing(tmp_path, probe_kw, 
     rep = run_checks(_paper(tmp_path), "pipeline", probe=_probe(**probe_kw), config_root=ROOT)
     assert rep.problem.startswith(problem), rep.problem
     assert "\n" not in rep.problem
+
+
+def test_a_server_the_stage_starts_need_not_answer_yet(tmp_path):
+    """paper.yaml names the teacher/judge GPUs ([6, 7]) of a loopback URL: nothing answering is
+    fine (the training stage starts it), a model spec that does not resolve is not."""
+    probe = _probe(gpus=8, modules=("vllm",), served=None)
+    rep = run_checks(_paper(tmp_path), "pipeline", probe=probe, config_root=ROOT)
+    assert rep.ok, rep.lines()
+    teacher = next(c for c in rep.checks if c.name == "teacher")
+    assert teacher.detail == ("nothing answers http://127.0.0.1:8000/v1 yet: the stage starts vllm serve "
+                              "Qwen/Qwen3.5-27B-FP8 on GPUs [6, 7]")
+    missing = _probe(gpus=8, modules=("vllm",), served=None, hub_missing=("Qwen/Qwen3.5-27B-FP8",))
+    assert run_checks(_paper(tmp_path), "pipeline", probe=missing, config_root=ROOT).problem == (
+        "teacher: model.teacher: hub model Qwen/Qwen3.5-27B-FP8 not found on the hub")
+
+
+def test_a_server_nobody_starts_must_answer(tmp_path):
+    cfg = _paper(tmp_path, **{"model.teacher_gpus": [], "model.judge_gpus": []})
+    rep = run_checks(cfg, "pipeline", probe=_probe(gpus=8, modules=("vllm",), served=None), config_root=ROOT)
+    assert rep.problem == ("teacher: teacher server http://127.0.0.1:8000/v1 unreachable (ConnectionError); start "
+                           "it: vllm serve Qwen/Qwen3.5-27B-FP8 --host 127.0.0.1 --port 8000 (or name "
+                           "model.teacher_gpus to let the stage start it)")
 
 
 def test_grpo_only_needs_no_teacher_server(tmp_path):

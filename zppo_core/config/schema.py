@@ -309,10 +309,6 @@ class ZPPOConfig:
         """"" | "hint" | "prefix" (prompt-guidance baselines)."""
         return METHODS[self.method].guidance
 
-    @property
-    def needs_teacher_backend(self) -> bool:
-        """Teacher generation is used (:meth:`MethodSpec.uses_teacher`)."""
-        return METHODS[self.method].uses_teacher(self.compression)
 
 
 @dataclass
@@ -681,6 +677,20 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+
+    # -- which served roles a stage calls (the one rule for the trainer, the server start-up
+    # and the preflight) --------------------------------------------------------------------
+    def uses_teacher(self, method: str | None = None) -> bool:
+        """Whether training ``method`` (default ``zppo.method``) asks the teacher to generate
+        (:meth:`MethodSpec.uses_teacher`)."""
+        return METHODS[method or self.zppo.method].uses_teacher(self.zppo.compression)
+
+    def uses_judge(self, stage: str) -> bool:
+        """Whether ``stage`` ("train" | "eval") calls the judge: judge rewards in training
+        (``zppo.judge_rewards``), the judge fallback in evaluation (``eval.use_judge``)."""
+        if stage not in ("train", "eval"):
+            raise ValueError(f"stage {stage!r} not in train|eval")
+        return self.zppo.judge_rewards if stage == "train" else self.eval.use_judge
 
     # -- derived quantities of Algorithm 1 -------------------------------------------------
     @property

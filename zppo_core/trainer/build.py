@@ -153,7 +153,7 @@ def build_student_backend(cfg: Config, live_model: Any, processor: Any, model_di
 
 def build_teacher_backend(cfg: Config, questions: list[dict[str, Any]], processor: Any) -> GenerationBackend | None:
     """Teacher / compressor backend, or ``None`` when the method needs none."""
-    if not cfg.zppo.needs_teacher_backend:
+    if not cfg.uses_teacher():
         return None
     kind, m = cfg.model.teacher_backend, cfg.model
     if kind == "recorded":
@@ -214,7 +214,7 @@ class Grader:
     def __call__(self, texts: list[str], q: dict[str, Any]) -> list[float]:
         from zppo_core import grading
 
-        if not (self.cfg.zppo.judge_rewards and q.get("reward_type") == "judge"):
+        if not (self.cfg.uses_judge("train") and q.get("reward_type") == "judge"):
             return [float(grading.reward(t, q["answer"])) for t in texts]
         return self._judged(texts, q)
 
@@ -238,7 +238,7 @@ class Grader:
 def check_judge_server(cfg: Config, questions: list[dict[str, Any]]) -> None:
     """Before the first step: the judge server answers, when judge rewards will call it."""
     m = cfg.model
-    if cfg.zppo.judge_rewards and m.judge_backend == "openai" and any(
+    if cfg.uses_judge("train") and m.judge_backend == "openai" and any(
             q.get("reward_type") == "judge" for q in questions):
         from zppo_core.engines.openai_compat import check_server
 
