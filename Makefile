@@ -68,7 +68,7 @@ $(VLLM_VENV)/.installed: $(VLLM_CONSTRAINTS)
 
 vllm-venv: $(VLLM_VENV)/.installed
 
-# The demo: the zppo-full flow on the miniature world (README "What the demo numbers mean");
+# The demo: the zppo-full flow on the miniature world (docs/miniature.md "What the demo numbers mean");
 # 20 RL steps per method keep it within 10 minutes here (the comparison's protocol uses 30).
 DEMO_ARGS ?= --set schedule.total_steps=20
 demo: venv
@@ -116,7 +116,7 @@ lock:
 	  .lock-venv-vllm/bin/python -m pip freeze | grep -v -i -E '^(torch|torchvision|torchaudio|torchcodec)=='; } > $(VLLM_CONSTRAINTS)
 	rm -rf .lock-venv .lock-venv-vllm
 
-# The miniature (README "The miniature"): reading gate, then Base + 5 RL methods x 3 seeds.
+# The miniature (docs/miniature.md): reading gate, then Base + 5 RL methods x 3 seeds.
 miniature: venv
 	OMP_NUM_THREADS=1 $(PY) benchmarks/miniature.py $(MINIATURE_ARGS)
 

@@ -1,4 +1,4 @@
-"""The miniature: the paper's comparison in small on a CPU (protocol: README "The miniature").
+"""The miniature: the paper's comparison in small on a CPU (protocol: docs/miniature.md).
 
 1. **Reading gate** (:mod:`benchmarks.miniature_gate`): plain vs BCQ accuracy of the student on
    hard in-family items; printed first; the comparison runs whatever its verdict, and says it.

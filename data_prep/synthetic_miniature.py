@@ -1,7 +1,7 @@
 """Offline sources of the miniature world: text-only additions in the real upstream schemas.
 
 The rows :mod:`data_prep.synthetic` writes for ``curation.synthetic_world: miniature`` (the
-``make demo`` world, README "The miniature"): each question is an addition of the RL training
+``make demo`` world, docs/miniature.md): each question is an addition of the RL training
 family (``zppo_core.models.miniature``, operand lengths and weights of its training split, never a
 test-split question), in the Vero-600k or MMFineReason-SFT-586K schema with no image. Curation
 meets defects it must handle here too: null answers (``answer_missing``), MMFineReason pass rates
