@@ -17,7 +17,7 @@ from zppo_core.config import AlgoConfig
 from zppo_core.trainer.batch import Rollout, collate, split_rows, token_logprobs
 from zppo_core.trainer.packing import micro_plan, pack, packable, packed_logprobs, use_packing
 from zppo_core.trainer.state import UpdateContext
-from zppo_core.trainer.update import accumulate_gradients, compute_old_logprobs, run_updates
+from zppo_core.trainer.update import OldLogprobs, accumulate_gradients, compute_old_logprobs, run_updates
 
 PAD = 0
 
@@ -104,7 +104,7 @@ def test_packed_gradients_equal_padded(tiny_lm, dist, tokens):
     grads = []
     for packing in ("off", "on"):
         tiny_lm.zero_grad()
-        t = accumulate_gradients(_ctx(tiny_lm, dist, packing=packing, tokens=tokens), rs, old, adv)
+        t = accumulate_gradients(_ctx(tiny_lm, dist, packing=packing, tokens=tokens), rs, OldLogprobs(old), adv)
         grads.append(([p.grad.clone() for p in tiny_lm.parameters()], t))
     (g_pad, t_pad), (g_pack, t_pack) = grads
     assert t_pad.tokens == t_pack.tokens == sum(len(r.response_ids) for r in rs)

@@ -11,6 +11,7 @@ from zppo_core.config import AlgoConfig
 from zppo_core.trainer.batch import Rollout, collate, token_logprobs
 from zppo_core.trainer.state import UpdateContext
 from zppo_core.trainer.update import (
+    OldLogprobs,
     accumulate_gradients,
     compute_old_logprobs,
     minibatch_plan,
@@ -54,10 +55,10 @@ def test_token_level_loss_with_accumulation_equals_whole_minibatch(tiny_lm, dist
     old = [t + 0.3 * torch.sin(torch.arange(t.numel(), dtype=torch.float32) + k) for k, t in enumerate(old)]
     adv = torch.linspace(-1.5, 1.5, len(rs))
     tiny_lm.zero_grad()
-    whole = accumulate_gradients(_ctx(tiny_lm, dist, len(rs)), rs, old, adv)
+    whole = accumulate_gradients(_ctx(tiny_lm, dist, len(rs)), rs, OldLogprobs(old), adv)
     g_whole = _grads(tiny_lm)
     tiny_lm.zero_grad()
-    acc = accumulate_gradients(_ctx(tiny_lm, dist, 5), rs, old, adv)
+    acc = accumulate_gradients(_ctx(tiny_lm, dist, 5), rs, OldLogprobs(old), adv)
     g_acc = _grads(tiny_lm)
     assert whole.tokens == acc.tokens == sum(len(r.response_ids) for r in rs)
     assert abs(whole.loss - acc.loss) < 1e-6
@@ -88,7 +89,7 @@ def test_clip_frac_counts_exactly_the_tokens_on_the_clipped_branch(tiny_lm, dist
     rs = _rollouts()
     old = [t - 1.0 for t in compute_old_logprobs(_ctx(tiny_lm, dist, 12), rs)]
     opt = torch.optim.AdamW(tiny_lm.parameters(), lr=0.0)
-    m = run_updates(_ctx(tiny_lm, dist, 4, optimizer=opt, algo=AlgoConfig(iterations=1)), rs, seed=0, old_lp=old)
+    m = run_updates(_ctx(tiny_lm, dist, 4, optimizer=opt, algo=AlgoConfig(iterations=1)), rs, seed=0, old=OldLogprobs(old))
     clipped = sum(len(r.response_ids) for r in rs if r.reward == 1.0)
     total = sum(len(r.response_ids) for r in rs)
     assert 0 < clipped < total

@@ -31,7 +31,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -78,12 +78,30 @@ class EntropySum:
 
 
 @dataclass
-class ForwardRecord:
-    """What the I = 1 update forward records in place of the no-grad pass: each rollout's
-    detached log-probs (``logprobs[i]`` for ``rollouts[i]``) and the entropy sum."""
+class OldLogprobs:
+    """The behaviour policy's log-probs of one step's rollouts -- one 1-D float32 tensor per
+    rollout, ``values[i]`` for ``rollouts[i]`` -- and the policy entropy measured with them.
 
-    logprobs: list[torch.Tensor | None]
-    entropy: EntropySum
+    Either computed ahead by the no-grad pass (:meth:`computed`), or, with the I = 1 reuse
+    (:meth:`from_update`), each rollout's are its update forward's own, detached, which that
+    forward records here together with the entropy (see the module docstring)."""
+
+    values: list[torch.Tensor | None]
+    entropy: EntropySum = field(default_factory=EntropySum)
+    recorded_by_update: bool = False
+
+    @classmethod
+    def computed(cls, ctx: UpdateContext, rollouts: list[Rollout]) -> OldLogprobs:
+        ent = EntropySum()
+        return cls(list(compute_old_logprobs(ctx, rollouts, ent)), ent)
+
+    @classmethod
+    def from_update(cls, n: int) -> OldLogprobs:
+        return cls([None] * n, EntropySum(), recorded_by_update=True)
+
+    def all(self) -> list[torch.Tensor]:
+        """Every rollout's log-probs (empty where none were recorded)."""
+        return [t if t is not None else torch.zeros(0) for t in self.values]
 
 
 @torch.no_grad()
@@ -177,27 +195,29 @@ class UpdateStats:
 _TOTALS = ("clip", "kl", "dual", "tokens")
 
 
-def _rl_loss(ctx: UpdateContext, old_lp: list[torch.Tensor] | None, adv: torch.Tensor, norm_kw: dict[str, float],
-             record: ForwardRecord | None) -> LossFn:
+def _rl_loss(ctx: UpdateContext, old: OldLogprobs, index: list[int], adv: torch.Tensor,
+             norm_kw: dict[str, float]) -> LossFn:
     """The clipped surrogate (:func:`zppo_core.loss.policy_loss`) of one engine micro-batch
     (:class:`zppo_core.trainer.engine.Micro`) on response-only ``[B, longest response]`` tensors:
-    its rollouts' old log-probs and advantages, zero weight for filler rows.
-
-    ``old_lp`` None: the old log-probs are each forward's own values, detached (I = 1 reuse);
-    ``record`` then receives them and this forward's policy entropy, as the skipped pass would."""
+    its rollouts' old log-probs and advantages, zero weight for filler rows. ``index[k]``: the
+    step-wide rollout number (into ``old``) of the mini-batch's rollout ``k``; ``adv`` is per
+    mini-batch rollout. With ``old.recorded_by_update`` the old log-probs are the forward's own,
+    detached, and the forward records them and its entropy in ``old``."""
     a = ctx.algo
 
     def loss_fn(m: Micro) -> tuple[torch.Tensor, dict[str, float]]:
-        got = _rows(ctx, m.rows, with_entropy=record is not None)
-        if record is not None and not m.dummy:
-            record.entropy.add(got, m.rows)
+        own = old.recorded_by_update and not m.dummy
+        got = _rows(ctx, m.rows, with_entropy=own)
         lp = pad_rows(got.logprobs)
         fill = m.rows[len(m.index):]
-        if old_lp is None and not m.dummy:
-            old = lp.detach()
+        if own:
+            old.entropy.add(got, m.rows)
+            for k, t in zip(m.index, got.logprobs):
+                old.values[index[k]] = t.detach().float().cpu()
+            old_lp = lp.detach()
         else:
-            old_rows = [old_lp[i] for i in m.index] if old_lp is not None else []
-            old = pad_rows([t.to(lp.device, lp.dtype) for t in old_rows + [torch.zeros(len(r.response_ids)) for r in fill]])
+            rows = [old.values[index[k]] for k in m.index] + [torch.zeros(len(r.response_ids)) for r in fill]
+            old_lp = pad_rows([t.to(lp.device, lp.dtype) for t in rows])
         mask = pad_rows(got.keep, False)
         if m.dummy:
             mask = torch.zeros_like(mask)
@@ -205,11 +225,8 @@ def _rl_loss(ctx: UpdateContext, old_lp: list[torch.Tensor] | None, adv: torch.T
             if r.uid == FILLER_UID:
                 mask[i] = False
         adv_rows = torch.cat([adv[m.index], torch.zeros(len(fill))])
-        loss, met = policy_loss(lp, old, adv_rows.to(lp.device), mask, clip_low=a.clip_low, clip_high=a.clip_high,
-                                dual_clip=a.dual_clip, agg=a.loss_agg, **norm_kw)
-        if record is not None:
-            for i, t in zip(m.index, got.logprobs):
-                record.logprobs[i] = t.detach().float().cpu()
+        loss, met = policy_loss(lp, old_lp, adv_rows.to(lp.device), mask, clip_low=a.clip_low,
+                                clip_high=a.clip_high, dual_clip=a.dual_clip, agg=a.loss_agg, **norm_kw)
         n = met["n_tokens"]
         return loss, {"clip": met["clip_fraction"] * n, "kl": met["approx_kl"] * n,
                       "dual": met["dual_clip_fraction"] * n, "tokens": n}
@@ -217,30 +234,27 @@ def _rl_loss(ctx: UpdateContext, old_lp: list[torch.Tensor] | None, adv: torch.T
     return loss_fn
 
 
-def _mini_batch(ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
-                record: ForwardRecord | None) -> tuple[list[Micro], LossFn]:
-    """The engine's micro-batches of one mini-batch and their loss (normalised over all ranks)."""
+def _index(rollouts: list[Rollout], index: list[int] | None) -> list[int]:
+    return list(range(len(rollouts))) if index is None else index
+
+
+def accumulate_gradients(ctx: UpdateContext, rollouts: list[Rollout], old: OldLogprobs, adv: torch.Tensor,
+                         index: list[int] | None = None) -> GradTotals:
+    """Backward of one mini-batch's loss, micro-batch by micro-batch (grads accumulate), without
+    the optimizer step. ``index``: the step-wide numbers of ``rollouts`` in ``old`` (default: the
+    mini-batch is the whole step). Returns this rank's sums."""
     g_tok, g_seq = ctx.dist.sum([sum(len(r.response_ids) for r in rollouts), sum(1 for r in rollouts if r.response_ids)])
     norm_kw = normalizer(ctx.algo.loss_agg, g_tok, g_seq, ctx.dist.world)
     micros = list(matched_micros(ctx, _plan(ctx, rollouts), rollouts))
-    return micros, _rl_loss(ctx, old_lp, adv, norm_kw, record)
-
-
-def accumulate_gradients(ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None,
-                         adv: torch.Tensor, record: ForwardRecord | None = None) -> GradTotals:
-    """Backward of one mini-batch's loss, micro-batch by micro-batch (grads accumulate), without
-    the optimizer step. ``old_lp`` None: reuse each forward's own detached log-probs (I = 1);
-    ``record`` then receives them and the entropy. Returns this rank's sums."""
-    micros, loss_fn = _mini_batch(ctx, rollouts, old_lp, adv, record)
-    loss, t = backward_all(ctx, micros, loss_fn, _TOTALS)
+    loss, t = backward_all(ctx, micros, _rl_loss(ctx, old, _index(rollouts, index), adv, norm_kw), _TOTALS)
     return GradTotals(loss=loss, clip=t["clip"], kl=t["kl"], dual=t["dual"], tokens=t["tokens"])
 
 
-def one_update(ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.Tensor] | None, adv: torch.Tensor,
-               record: ForwardRecord | None = None) -> UpdateStats:
+def one_update(ctx: UpdateContext, rollouts: list[Rollout], old: OldLogprobs, adv: torch.Tensor,
+               index: list[int] | None = None) -> UpdateStats:
     """One optimizer step on one mini-batch (micro-batched with gradient accumulation)."""
     ctx.optimizer.zero_grad(set_to_none=True)
-    g = accumulate_gradients(ctx, rollouts, old_lp, adv, record)
+    g = accumulate_gradients(ctx, rollouts, old, adv, index)
     res = apply_step(ctx, g.loss, {k: getattr(g, k) for k in _TOTALS})
     t = res.totals
     tok = t["tokens"]
@@ -248,16 +262,15 @@ def one_update(ctx: UpdateContext, rollouts: list[Rollout], old_lp: list[torch.T
                        grad_norm=res.grad_norm, tokens=tok, dual_clip_frac=t["dual"] / tok if tok else 0.0)
 
 
-def run_updates(
-    ctx: UpdateContext, rollouts: list[Rollout], *, seed: int, old_lp: list[torch.Tensor] | None = None,
-) -> dict[str, float]:
-    """Old log-probs, advantages and ``algo.iterations`` optimizer steps. Returns train metrics."""
+def run_updates(ctx: UpdateContext, rollouts: list[Rollout], *, seed: int,
+                old: OldLogprobs | None = None) -> dict[str, float]:
+    """Old log-probs, advantages and ``algo.iterations`` optimizer steps. Returns train metrics.
+    ``old``: given old log-probs (tests); by default computed by the no-grad pass, or recorded
+    by the update forward itself under the I = 1 reuse."""
     algo, dist = ctx.algo, ctx.dist
-    ent = EntropySum()
-    reuse = old_lp is None and reuses_old_logprobs(ctx)
-    if old_lp is None and not reuse:
-        old_lp = compute_old_logprobs(ctx, rollouts, ent)
-    seen: list[torch.Tensor | None] | None = [None] * len(rollouts) if reuse else None
+    if old is None:
+        old = OldLogprobs.from_update(len(rollouts)) if reuses_old_logprobs(ctx) \
+            else OldLogprobs.computed(ctx, rollouts)
     plan = minibatch_plan(rollouts, algo.iterations, seed)
     if algo.adv_scope == "step":
         adv_all = global_advantages(rollouts, dist, algo.adv_norm, algo.adv_eps)
@@ -272,16 +285,9 @@ def run_updates(
             adv = global_advantages(mb, dist, algo.adv_norm, algo.adv_eps)
         abs_adv.extend(float(a) for a in adv.abs())
         n_pos += int((adv > 0).sum())
-        if seen is not None:  # I = 1: a single mini-batch holding every rollout (plan[0] == all indices)
-            got = ForwardRecord([None] * len(mb), ent)
-            stats.append(one_update(ctx, mb, None, adv, got))
-            for i, t in zip(sel, got.logprobs):
-                seen[i] = t
-        else:
-            stats.append(one_update(ctx, mb, [old_lp[i] for i in sel], adv))
-    if seen is not None:
-        old_lp = [t if t is not None else torch.zeros(0) for t in seen]
-    diff_sum, diff_n = sampler_logprob_diff(rollouts, old_lp)
+        stats.append(one_update(ctx, mb, old, adv, sel))
+    ent = old.entropy
+    diff_sum, diff_n = sampler_logprob_diff(rollouts, old.all())
     diff_sum, diff_n, adv_sum, adv_n, pos_n, ent_sum, ent_n = dist.sum(
         [diff_sum, diff_n, sum(abs_adv), len(abs_adv), n_pos, ent.total, ent.tokens])
     k = len(stats)
@@ -303,7 +309,7 @@ def run_updates(
 
 __all__ = [
     "EntropySum",
-    "ForwardRecord",
+    "OldLogprobs",
     "GradTotals",
     "UpdateStats",
     "accumulate_gradients",
