@@ -27,12 +27,11 @@ from typing import Any, Iterable
 from urllib.parse import urlencode
 
 from tasks.evaluate import family_key
+from tasks.tracking import RUN_PARAMS
 
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
 #: the UI side ("Model training") the printed links open
 WORKFLOW_TYPE = "machine_learning"
-#: the params a comparison reads first
-RUN_COLUMNS = ("method", "student", "seed")
 #: learning curve charted beside the accuracies
 REWARD_CURVE = "reward/plain_mean"
 SECTION_ID = "zppo-results"
@@ -64,7 +63,7 @@ class ResultsView:
 
     def state(self) -> dict[str, Any]:
         """The shared view's JSON: search facets and UI state as MLflow 3's runs page reads them."""
-        columns = [column("params", p) for p in RUN_COLUMNS] + [column("metrics", m) for m in self.accuracy_keys()]
+        columns = [column("params", p) for p in RUN_PARAMS] + [column("metrics", m) for m in self.accuracy_keys()]
         return {
             "searchFilter": self.search_filter,
             "orderByKey": column("params", "method"),
@@ -140,5 +139,5 @@ def compare_url(base: str, view: ResultsView) -> str:
     return _page(base, view, compareRunsMode="CHART")
 
 
-__all__ = ["RUN_COLUMNS", "ResultsView", "SHARED_VIEW_TAG", "charts", "column", "compare_url", "results_view",
+__all__ = ["ResultsView", "SHARED_VIEW_TAG", "charts", "column", "compare_url", "results_view",
            "runs_url", "share_view"]

@@ -87,9 +87,13 @@ def ui_base(tracking_uri: str, ui_url: str = "") -> str:
     return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else LOCAL_UI
 
 
+#: the params a comparison sorts by, as short top-level keys (also the runs table's columns)
+RUN_PARAMS = ("method", "student", "seed")
+
+
 def run_params(lab: Mapping[str, str]) -> dict[str, str]:
-    """The params a comparison sorts by, as short top-level keys: ``method``, ``student``, ``seed``."""
-    return {"method": lab["method"], "student": lab["student"], "seed": lab.get("seed") or "-"}
+    """The :data:`RUN_PARAMS` of a run from its labels (``seed`` "-" for the base model)."""
+    return {k: (lab.get(k) or "-") if k == "seed" else lab[k] for k in RUN_PARAMS}
 
 
 # -- names and values -------------------------------------------------------------------------
