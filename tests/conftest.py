@@ -28,7 +28,7 @@ CPU_NUMERICS = (
     "trainer/test_update.py", "trainer/test_on_policy_invariant.py", "trainer/test_methods.py",
     "trainer/test_vlm_step.py", "trainer/test_memory_switches.py", "trainer/test_judge_rewards.py",
     "core/test_loss.py", "core/test_jsd.py", "core/test_advantages.py", "eval/test_e2e_tiny.py",
-    "benchmarks/test_miniature_smoke.py",
+    "benchmarks/test_miniature_smoke.py", "engines/test_engines_hf_decode.py",
 )
 def pytest_configure(config):  # noqa: ANN001 - pytest hook
     import torch
