@@ -27,7 +27,7 @@ from zppo_core.engines.base import BackendError, GenerationRequest, Sample, Samp
 from zppo_core.engines.hf_decode import DecodedRow, decode, supports_fast_decode
 from zppo_core.engines.hf_sampling import FinishTracker, build_processors, collate_prompts
 from zppo_core.engines.render import RenderedPrompt, render_prompt
-from zppo_core.models.processor import is_vlm_dir, load_processor, tokenizer_of
+from zppo_core.models.processor import VISION_TOKENS, is_vlm_dir, load_processor, tokenizer_of
 
 #: generate() flags that switch off HF's own warpers/penalties (ours are in ``procs``), so a
 #: model's generation_config.json (e.g. Qwen's top_k=20) cannot add a second, hidden chain.
@@ -38,7 +38,6 @@ _NEUTRAL_FLAGS = {
 }
 #: the prompt of a rank's padding call under set_collective_sync (output discarded)
 _FILLER_REQUEST = GenerationRequest(messages=[{"role": "user", "content": "."}])
-VISION_SPECIAL_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 
 
 #: weight files that load by unpickling (never loaded: a pickle can run code)
@@ -122,7 +121,7 @@ class HFBackend:
         """Vision special token ids, when the model takes images (None -> VLM only)."""
         if getattr(self.processor, "image_processor", None) is None:
             return []
-        ids = (self.tokenizer.convert_tokens_to_ids(t) for t in VISION_SPECIAL_TOKENS)
+        ids = (self.tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS)
         return [i for i in ids if isinstance(i, int) and i >= 0 and i != self.tokenizer.unk_token_id]
 
     def _eos_ids(self) -> list[int]:

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 #: model_type -> processor class name in transformers, for the Qwen-VL family
+#: the Qwen-VL vision special tokens: never sampled in a rollout (HF backend) and masked out of
+#: the loss (trainer) -- a sampled image pad breaks the next forward's feature matching
+VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 QWEN_VL_PROCESSORS = {
     "qwen3_5": "Qwen3VLProcessor",
     "qwen3_5_moe": "Qwen3VLProcessor",

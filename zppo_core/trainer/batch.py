@@ -24,8 +24,7 @@ from typing import Any
 
 import torch
 
-#: Special tokens that must never be fed back to a VLM as sampled text.
-VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+from zppo_core.models.processor import VISION_TOKENS
 
 
 @dataclass
@@ -282,4 +281,4 @@ def place_rows(rows: list[torch.Tensor], batch: Batch, fill: float = 0.0) -> tor
     return full
 
 
-__all__ = ["VISION_TOKENS", "Batch", "SelectiveLogprobHead", "Rollout", "collate", "logprobs_of", "place_rows", "scored_start", "selective_head", "split_rows", "token_logprobs", "vision_token_ids"]
+__all__ = ["Batch", "SelectiveLogprobHead", "Rollout", "collate", "logprobs_of", "place_rows", "scored_start", "selective_head", "split_rows", "token_logprobs", "vision_token_ids"]
