@@ -51,7 +51,7 @@ class DecodedRow:
 def supports_fast_decode(model: torch.nn.Module, takes_images: bool) -> bool:
     """Whether :func:`decode` can sample ``model``: a decoder-only text model whose layers are all
     full attention (plain key/value cache rows that can be repeated and dropped) and whose
-    ``forward`` takes explicit ``position_ids``."""
+    ``forward`` takes explicit ``position_ids`` and ``logits_to_keep``."""
     if takes_images:
         return False
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
@@ -60,7 +60,8 @@ def supports_fast_decode(model: torch.nn.Module, takes_images: bool) -> bool:
     layer_types = getattr(cfg, "layer_types", None) or ["full_attention"]
     if any(t != "full_attention" for t in layer_types) or getattr(cfg, "use_sliding_window", False):
         return False
-    return "position_ids" in inspect.signature(model.forward).parameters
+    params = inspect.signature(model.forward).parameters
+    return "position_ids" in params and "logits_to_keep" in params
 
 
 def _cache_kw(model: torch.nn.Module) -> str:
