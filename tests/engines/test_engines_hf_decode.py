@@ -111,3 +111,17 @@ def test_collective_stepping_keeps_one_row_until_every_rank_is_done(backend):
         del backend.model.forward
     assert [(r.token_ids, r.finish_reason) for r in synced] == [(r.token_ids, r.finish_reason) for r in alone]
     assert len(batches) == 22 and min(batches) == 1  # prefill + 21 steps, the last ones with one kept row
+
+
+def test_eager_attention_takes_the_same_step_masks(backend):
+    """The steps' 4D additive masks serve eager attention too (it adds them to the scores)."""
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=16)
+    sdpa = _run(backend, 2, greedy, True)
+    backend.model.set_attn_implementation("eager")
+    try:
+        eager, ref = _run(backend, 2, greedy, True), _run(backend, 2, greedy, False)
+    finally:
+        backend.model.set_attn_implementation("sdpa")
+    assert backend.model.config._attn_implementation == "sdpa"
+    for a, b, c in zip(eager, ref, sdpa):
+        assert [s.token_ids for s in a] == [s.token_ids for s in b] == [s.token_ids for s in c]

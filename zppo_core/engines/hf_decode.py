@@ -10,7 +10,8 @@ calls the model's ``forward`` with a ``DynamicCache`` and does three things ``ge
 * **finished rows leave the batch** (EOS or a stop string): later steps run only the rows still
   writing, so a batch costs what its rows write, not its longest row times its size;
 * **one uniform number per row** to sample: inverse-CDF sampling from the processed distribution
-  (the same categorical as ``torch.multinomial``, a fraction of its cost on CPU).
+  (the same categorical as ``torch.multinomial``, a fraction of its cost on CPU); and the steps'
+  attention masks built once, not at every step.
 
 Everything else is ``generate``'s semantics: the same logits-processor chain
 (:func:`zppo_core.engines.hf_sampling.build_processors`), EOS kept in the sample, ``ignore_eos``
@@ -107,13 +108,15 @@ def decode(model: torch.nn.Module, prompts: list[RenderedPrompt], params: Sampli
     positions = (mask.cumsum(-1) - 1).clamp_(min=0)
     cache = DynamicCache(config=model.config)
     logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                   **{cache_kw: cache}).logits[:, -1].float()
+                   **{cache_kw: cache}).logits[:, -1]
+    compute_dtype, logits = logits.dtype, logits.float()
     if len(unique) < n_rows:  # the rows of one prompt share its prefill
         cache.batch_select_indices(src)
     logits, mask, positions = logits[src], mask[src], positions[src, -1]
     # [B, P + T]: prompt then sampled tokens (processors with penalties read it); attention mask alike
     seq = torch.cat([ids[src], torch.full((n_rows, budget), pad_id, dtype=ids.dtype, device=device)], 1)
     full_mask = torch.cat([mask, torch.ones(n_rows, budget, dtype=mask.dtype, device=device)], 1)
+    step_mask = _step_masks(model, full_mask, compute_dtype)
     logprobs = torch.zeros(n_rows, budget, device=device)
     ended = torch.zeros(n_rows, dtype=torch.bool, device=device)
     finish: dict[int, tuple[int, str, str | None]] = {}  # row -> (length, reason, stop string)
@@ -149,7 +152,7 @@ def decode(model: torch.nn.Module, prompts: list[RenderedPrompt], params: Sampli
         live = _shrink(live, done, keep_one=max_over_ranks is not None)
         live.positions = live.positions + 1
         step_ids = seq[live.rows, width + t: width + t + 1]
-        logits = model(input_ids=step_ids, attention_mask=full_mask[live.rows, : width + t + 1],
+        logits = model(input_ids=step_ids, attention_mask=step_mask[live.rows, ..., : width + t + 1],
                        position_ids=live.positions[:, None], use_cache=True,
                        **{cache_kw: live.cache}).logits[:, -1].float()
     out = []
@@ -158,6 +161,18 @@ def decode(model: torch.nn.Module, prompts: list[RenderedPrompt], params: Sampli
         toks = seq[row, width: width + length].tolist()
         out.append(DecodedRow(toks, logprobs[row, :length].tolist(), reason, hit))
     return out
+
+
+def _step_masks(model: torch.nn.Module, full_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The attention masks of the one-token steps, sliced per step. Under sdpa or eager
+    attention: the 4D additive mask [B, 1, 1, P + T] in the compute ``dtype`` (0 = attend, the
+    dtype's minimum = padding) that the model would otherwise build from ``full_mask`` [B, P + T]
+    at every step -- built once (transformers takes a 4D mask as it is). Under other kernels
+    (flash attention takes the 2D mask): ``full_mask`` itself."""
+    if getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return full_mask
+    bias = torch.zeros(full_mask.shape, dtype=dtype, device=full_mask.device)
+    return bias.masked_fill_(full_mask == 0, torch.finfo(dtype).min)[:, None, None, :]
 
 
 def _keep_stepping(all_done: bool, max_over_ranks: Callable[[int], int] | None) -> bool:
