@@ -81,12 +81,49 @@ def sample_from(scores: torch.Tensor, greedy: bool) -> torch.Tensor:
 
 
 @dataclass
-class _Batch:
-    """The rows still being stepped: their row numbers and the cache of exactly those rows."""
+class _Live:
+    """The rows still being stepped, each tensor holding exactly those rows (b of them), so a
+    step reads them by plain slicing; :meth:`keep` drops rows from all of them at once."""
 
-    rows: torch.Tensor  # [b] row numbers (into the B rows)
+    rows: list[int]  # [b] row numbers (into the B rows)
+    seq: torch.Tensor  # [b, P + T] prompt ids, then the sampled tokens
+    logprobs: torch.Tensor  # [b, T] log-prob of each sampled token
+    masks: torch.Tensor  # [b, ..., P + T] the steps' attention masks (:func:`_step_masks`)
     positions: torch.Tensor  # [b] position of each row's last token
+    ended: torch.Tensor  # [b] bool: finished (kept only to step with, see ``keep_one``)
     cache: Any
+
+    def keep(self, keep: torch.Tensor) -> None:
+        """Keep rows ``keep`` (indices into this batch) here and in the cache."""
+        self.cache.batch_select_indices(keep)
+        self.rows = [self.rows[i] for i in keep.tolist()]
+        self.seq, self.logprobs, self.masks = self.seq[keep], self.logprobs[keep], self.masks[keep]
+        self.positions, self.ended = self.positions[keep], self.ended[keep]
+
+
+def _prefill(model: torch.nn.Module, prompts: list[RenderedPrompt], pad_id: int, budget: int,
+             cache_kw: str) -> tuple[_Live, torch.Tensor]:
+    """One forward over the distinct prompts, its cache rows repeated for the rows that share
+    one; returns the live batch of every row and the next-token logits [B, V] (float32)."""
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    index: dict[int, int] = {}
+    src = torch.tensor([index.setdefault(id(p), len(index)) for p in prompts], device=device)
+    inputs = collate_prompts(list({id(p): p for p in prompts}.values()), pad_id, device)
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+    cache = DynamicCache(config=model.config)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                   **{cache_kw: cache}).logits[:, -1]
+    if len(index) < len(prompts):  # the rows of one prompt share its prefill
+        cache.batch_select_indices(src)
+    n = len(prompts)
+    seq = torch.cat([ids[src], torch.full((n, budget), pad_id, dtype=ids.dtype, device=device)], 1)
+    full_mask = torch.cat([mask[src], torch.ones(n, budget, dtype=mask.dtype, device=device)], 1)
+    live = _Live(list(range(n)), seq, torch.zeros(n, budget, device=device), _step_masks(model, full_mask, logits.dtype),
+                 positions[src, -1], torch.zeros(n, dtype=torch.bool, device=device), cache)
+    return live, logits[src].float()
 
 
 @torch.no_grad()
@@ -95,72 +132,48 @@ def decode(model: torch.nn.Module, prompts: list[RenderedPrompt], params: Sampli
            max_over_ranks: Callable[[int], int] | None = None) -> list[DecodedRow]:
     """Sample one completion per entry of ``prompts`` (the same object repeated = one prefill).
     See the module docstring; ``max_over_ranks`` makes every forward a matched collective."""
-    from transformers import DynamicCache
-
-    device = next(model.parameters()).device
-    index: dict[int, int] = {}
-    src = torch.tensor([index.setdefault(id(p), len(index)) for p in prompts], device=device)
-    unique = list({id(p): p for p in prompts}.values())
-    inputs = collate_prompts(unique, pad_id, device)
-    ids, mask = inputs["input_ids"], inputs["attention_mask"]
-    n_rows, width, budget = len(prompts), ids.shape[1], params.max_new_tokens
-    cache_kw = _cache_kw(model)
-    positions = (mask.cumsum(-1) - 1).clamp_(min=0)
-    cache = DynamicCache(config=model.config)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                   **{cache_kw: cache}).logits[:, -1]
-    compute_dtype, logits = logits.dtype, logits.float()
-    if len(unique) < n_rows:  # the rows of one prompt share its prefill
-        cache.batch_select_indices(src)
-    logits, mask, positions = logits[src], mask[src], positions[src, -1]
-    # [B, P + T]: prompt then sampled tokens (processors with penalties read it); attention mask alike
-    seq = torch.cat([ids[src], torch.full((n_rows, budget), pad_id, dtype=ids.dtype, device=device)], 1)
-    full_mask = torch.cat([mask, torch.ones(n_rows, budget, dtype=mask.dtype, device=device)], 1)
-    step_mask = _step_masks(model, full_mask, compute_dtype)
-    logprobs = torch.zeros(n_rows, budget, device=device)
-    ended = torch.zeros(n_rows, dtype=torch.bool, device=device)
-    finish: dict[int, tuple[int, str, str | None]] = {}  # row -> (length, reason, stop string)
-    eos = torch.tensor(eos_ids, device=device)
+    budget, cache_kw = params.max_new_tokens, _cache_kw(model)
+    live, logits = _prefill(model, prompts, pad_id, budget, cache_kw)
+    width = live.seq.shape[1] - budget
+    eos = torch.tensor(eos_ids, device=logits.device)
     procs = build_processors(params, width, suppress_ids)
-    greedy = params.temperature <= 0
     stops = [s for s in params.stop if s]
     tail = max((len(s) for s in stops), default=0) + 4  # tokens decoded to look for a stop string
-    live = _Batch(torch.arange(n_rows, device=device), positions, cache)
+    out: dict[int, DecodedRow] = {}
+
+    def finish(j: int, length: int, reason: str, hit: str | None = None) -> None:
+        out[live.rows[j]] = DecodedRow(live.seq[j, width: width + length].tolist(),
+                                       live.logprobs[j, :length].tolist(), reason, hit)
+        live.ended[j] = True
+
     for t in range(budget):
         if params.ignore_eos:  # as generate's min_new_tokens: EOS is never sampled
             logits[:, eos] = float("-inf")
-        scores = procs(seq[live.rows, : width + t], logits) if procs else logits
+        scores = procs(live.seq[:, : width + t], logits) if procs else logits
         lp = torch.log_softmax(scores, -1)
-        tok = sample_from(scores, greedy)
-        seq[live.rows, width + t] = tok
-        logprobs[live.rows, t] = lp.gather(1, tok[:, None])[:, 0]
-        writing = ~ended[live.rows]  # a rank that is done keeps one ended row stepping (collective)
-        hit_eos = writing & torch.isin(tok, eos)
-        for row in live.rows[hit_eos].tolist():
-            finish[row] = (t + 1, "stop", None)
+        tok = sample_from(scores, params.temperature <= 0)
+        live.seq[:, width + t] = tok
+        live.logprobs[:, t] = lp.gather(1, tok[:, None])[:, 0]
+        writing = ~live.ended  # a rank that is done keeps one ended row stepping (collective)
+        hit_eos = writing & torch.isin(tok, eos) if not params.ignore_eos else torch.zeros_like(writing)
+        for j in hit_eos.nonzero()[:, 0].tolist():
+            finish(j, t + 1, "stop")
         if stops:
-            for row in live.rows[writing & ~hit_eos].tolist():
-                text = tokenizer.decode(seq[row, max(width, width + t + 1 - tail): width + t + 1])
+            for j in (writing & ~hit_eos).nonzero()[:, 0].tolist():
+                text = tokenizer.decode(live.seq[j, max(width, width + t + 1 - tail): width + t + 1])
                 hit = next((s for s in stops if s in text), None)
                 if hit is not None:
-                    finish[row] = (t + 1, "stop", hit)
-                    ended[row] = True
-        ended[live.rows[hit_eos]] = True
-        done = ended[live.rows]
-        if t + 1 == budget or not _keep_stepping(bool(done.all()), max_over_ranks):
+                    finish(j, t + 1, "stop", hit)
+        if t + 1 == budget or not _keep_stepping(bool(live.ended.all()), max_over_ranks):
             break
-        live = _shrink(live, done, keep_one=max_over_ranks is not None)
+        _shrink(live, keep_one=max_over_ranks is not None)
         live.positions = live.positions + 1
-        step_ids = seq[live.rows, width + t: width + t + 1]
-        logits = model(input_ids=step_ids, attention_mask=step_mask[live.rows, ..., : width + t + 1],
+        logits = model(input_ids=live.seq[:, width + t: width + t + 1], attention_mask=live.masks[..., : width + t + 1],
                        position_ids=live.positions[:, None], use_cache=True,
                        **{cache_kw: live.cache}).logits[:, -1].float()
-    out = []
-    for row in range(n_rows):
-        length, reason, hit = finish.get(row, (budget, "length", None))
-        toks = seq[row, width: width + length].tolist()
-        out.append(DecodedRow(toks, logprobs[row, :length].tolist(), reason, hit))
-    return out
+    for j in (~live.ended).nonzero()[:, 0].tolist():
+        finish(j, budget, "length")
+    return [out[row] for row in range(len(prompts))]
 
 
 def _step_masks(model: torch.nn.Module, full_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -182,18 +195,17 @@ def _keep_stepping(all_done: bool, max_over_ranks: Callable[[int], int] | None) 
     return bool(max_over_ranks(int(not all_done)))
 
 
-def _shrink(live: _Batch, done: torch.Tensor, keep_one: bool) -> _Batch:
-    """``live`` without its finished rows (their cache rows dropped); with ``keep_one`` a batch
-    never becomes empty (a rank that is done still steps with one row, output discarded)."""
-    if not bool(done.any()):
-        return live
-    keep = (~done).nonzero()[:, 0]
+def _shrink(live: _Live, keep_one: bool) -> None:
+    """Drop the finished rows of ``live`` (and their cache rows); with ``keep_one`` the batch
+    never becomes empty (a rank that is done still steps with one row, its output discarded)."""
+    if not bool(live.ended.any()):
+        return
+    keep = (~live.ended).nonzero()[:, 0]
     if keep.numel() == 0:
         if not keep_one:
-            return live
+            return
         keep = keep.new_zeros(1)
-    live.cache.batch_select_indices(keep)
-    return _Batch(live.rows[keep], live.positions[keep], live.cache)
+    live.keep(keep)
 
 
 __all__ = ["DecodedRow", "decode", "sample_from", "supports_fast_decode"]
