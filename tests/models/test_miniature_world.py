@@ -110,32 +110,80 @@ def test_student_never_sees_a_plain_hard_addition_and_reads_beyond_its_plain_len
 
 
 _QUESTION = re.compile(r"What is (\d+) ([-+*]) (\d+)\?")
+_WORKED = re.compile(r"<think>\n([^<]*)\n</think>\n\\boxed\{(-?\d+)\}")
+_STEP = re.compile(r"(\d)([-+*])(\d)[-+](\d)=(-?\d+)")
 _FAMILY = {"+": "add", "*": "mul", "-": "sub"}
 
 
 def _shown_items(text: str) -> list[world.Item]:
+    """The questions ``text`` asks."""
     return [world.Item(_FAMILY[op], len(a), int(a), int(b)) for a, op, b in _QUESTION.findall(text)]
 
 
-def test_warm_start_examples_never_show_a_test_item():
-    """Replays the start of every example stream of every stage of both models (as
-    ``_run_stage`` draws them) and checks that no question they show can be a test item; every
-    item of the three test splits is one (so the two sets are disjoint). Without the
-    warm-start's rejection about a fifth of the 2-4 digit questions would be test questions."""
-    shown = 0
+def _worked_items(text: str) -> list[world.Item]:
+    """The items whose worked solution appears verbatim in ``text`` (a candidate or a target);
+    chains whose steps are not a real solution (copy exercises' random digits) are skipped."""
+    items = []
+    for m in _WORKED.finditer(text):
+        steps = _STEP.findall(m[1])
+        if not steps or len({op for _, op, *_ in steps}) != 1:
+            continue
+        family = _FAMILY[steps[0][1]]
+        a = int("".join(x for x, *_ in reversed(steps)))
+        b = int(steps[0][2]) if family == "mul" else int("".join(y for _, _, y, *_ in reversed(steps)))
+        item = world.Item(family, len(steps), a, b)
+        if world.solution(family, a, b) == m[0]:
+            items.append(item)
+    return items
+
+
+def _eval_test_items() -> list[world.Item]:
+    """Every item of the three test splits as the miniature evaluates them (its config's seed
+    and size)."""
+    from eval.miniature import MINI_BENCHMARKS, _maker
+    from zppo_core.config import load_config
+
+    ev = load_config("configs/miniature.yaml").eval
+    items = []
+    for family in MINI_BENCHMARKS.values():
+        make, rng = _maker(family), random.Random(ev.offline_seed)
+        items += [_shown_items(make(rng, i)["question"])[0] for i in range(ev.offline_size)]
+    return items
+
+
+def test_worked_items_decodes_solutions_and_skips_scrambled_chains():
+    it = world.Item("mul", 3, 345, 7)
+    text = f"<candidate>\n{world.solution('mul', 345, 7)}\n</candidate> {world.solution('sub', 1000, 1)}"
+    assert _worked_items(text) == [it, world.Item("sub", 4, 1000, 1)]
+    assert _worked_items("<think>\n5+8+0=14\n</think>\n\\boxed{14}") == []  # not a real solution
+
+
+def test_warm_start_streams_never_show_or_work_a_test_item():
+    """Replays every batch of every stage of both models (``example_stream``, what
+    ``warmstart_world`` trains on) and checks that no question a prompt asks and no worked
+    solution in a prompt or a target (the correct and the misread candidates) can be a test
+    item; every item the miniature evaluates is one, so the warm starts never saw a test item."""
+    tested = 0
     for recipe in warm.RECIPES.values():
         for stage in _stages(recipe):
-            rng = random.Random(stage.seed)
-            for kind, _ in stage.mix:
-                for _ in range(400):
-                    req, target = warm.make_example(kind, stage, rng)
-                    items = _shown_items(req.messages[0]["content"])
-                    assert len(items) == 1, req.messages[0]["content"][:80]
-                    assert not world.in_test_split(items[0]), (kind, items[0])
-                    shown += items[0].n in world.SPLIT_LENGTHS
-    assert shown > 2000  # most of them are of a test length, so the check had something to reject
-    from eval.miniature import MINI_BENCHMARKS, _maker
-    for family in MINI_BENCHMARKS.values():
-        make, rng = _maker(family), random.Random(0)
-        test_items = [_shown_items(make(rng, i)["question"])[0] for i in range(150)]
-        assert all(world.in_test_split(it) for it in test_items)
+            for kind, examples in warm.example_stream(stage):
+                for req, target in examples:
+                    text = req.messages[0]["content"] + target
+                    items = _shown_items(text) + _worked_items(text)
+                    bad = [it for it in items if world.in_test_split(it)]
+                    assert not bad, (kind, bad, text[:120])
+                    tested += sum(it.n in world.SPLIT_LENGTHS for it in items)
+    assert tested > 100_000  # most are of a test length: the check had things to reject
+    assert all(world.in_test_split(it) for it in _eval_test_items())
+
+
+def test_the_disjointness_check_can_fail():
+    """Misread candidates drawn without ``avoid_test`` work test questions about a fifth of the
+    time: the check above would see them."""
+    rng = random.Random(0)
+    hits = sum(world.in_test_split(_worked_items(world.wrong_solution(world.draw_warmstart_item("mul", 3, rng),
+                                                                      rng))[0]) for _ in range(500))
+    assert 50 < hits < 200
+    rng = random.Random(0)
+    assert not any(world.in_test_split(_worked_items(world.wrong_solution(
+        world.draw_warmstart_item("mul", 3, rng), rng, avoid_test=True))[0]) for _ in range(500))

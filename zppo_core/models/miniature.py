@@ -1,6 +1,6 @@
 r"""The miniature world: verifiable task families, a weak reading student and a stronger teacher.
 
-A CPU-sized stand-in for the paper's setting (docs: README "The miniature"). Three arithmetic
+A CPU-sized stand-in for the paper's setting (docs/miniature.md). Three arithmetic
 families with a fixed-width chain of thought, least significant digit first, so a 2-layer model
 can learn them and the difficulty knob ``n`` (operand digits) makes items hard:
 
@@ -112,14 +112,19 @@ def _misreads(x: int, n: int) -> list[int]:
     return out
 
 
-def wrong_solution(item: Item, rng: random.Random) -> str:
+def wrong_solution(item: Item, rng: random.Random, *, avoid_test: bool = False) -> str:
     """A consistent response to a misread question: one operand digit changed, worked through
-    (a digit of ``a`` when possible, else of ``b``)."""
+    (a digit of ``a`` when possible, else of ``b``). ``avoid_test``: never a misread question
+    that a test split can hold (the warm starts: their prompts then work no test question)."""
     f, a, b, gold = item.family, item.a, item.b, _value(item.family, item.a, item.b)
-    options = [(a2, b) for a2 in _misreads(a, item.n) if (f != "sub" or a2 >= b) and _value(f, a2, b) != gold]
+
+    def ok(a2: int, b2: int) -> bool:
+        return ((f != "sub" or a2 >= b2) and _value(f, a2, b2) != gold
+                and not (avoid_test and in_test_split(Item(f, item.n, a2, b2))))
+
+    options = [(a2, b) for a2 in _misreads(a, item.n) if ok(a2, b)]
     if not options:
-        nb = 1 if f == "mul" else item.n
-        options = [(a, b2) for b2 in _misreads(b, nb) if (f != "sub" or a >= b2) and _value(f, a, b2) != gold]
+        options = [(a, b2) for b2 in _misreads(b, 1 if f == "mul" else item.n) if ok(a, b2)]
     if not options:
         raise ValueError(f"no wrong candidate found for {item}")
     return solution(f, *rng.choice(options))
@@ -186,8 +191,8 @@ def test_item(family: str, rng: random.Random, i: int) -> Item:
     return draw_split_item(family, SPLIT_LENGTHS[i % len(SPLIT_LENGTHS)], rng, test=True)
 
 
-
 __all__ = [
     "FAMILIES", "HELD_OUT_FAMILIES", "Item", "SPLIT_LENGTHS", "TRAIN_FAMILY", "chain_of_thought", "draw_item",
-    "draw_split_item", "draw_warmstart_item", "in_test_split", "is_test_question", "solution", "test_item", "train_rows", "wrong_solution",
+    "draw_split_item", "draw_warmstart_item", "in_test_split", "is_test_question", "solution", "test_item",
+    "train_rows", "wrong_solution",
 ]
